@@ -1,0 +1,1 @@
+//! Lanewire signaling (under construction).
