@@ -10,3 +10,4 @@ pub mod time;
 
 pub use rng::Rng;
 pub use time::Instant;
+pub mod wire;

@@ -1,0 +1,355 @@
+//! Per-packet authenticated encryption.
+//!
+//! Every data packet after the handshake is sealed with the sending direction's [`PacketKey`]:
+//! the cleartext header is the associated data, the payload is encrypted in place and a 16-byte
+//! tag follows it. The nonce is the direction's 12-byte IV with the 64-bit packet number XORed
+//! big-endian into its last 8 bytes (the TLS 1.3 / QUIC construction), so each packet number
+//! gives a distinct nonce and a packet whose number was rewritten fails to open.
+//!
+//! Invariant the caller must keep: a key never seals two packets with the same packet number.
+//! Packet numbers are 64-bit and never reused, so that holds for the life of a connection.
+//!
+//! Sealing and opening allocate nothing and copy nothing: both work inside the caller's buffer.
+
+use chacha20poly1305::aead::AeadInOut;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+use core::fmt;
+use zeroize::Zeroize;
+
+use super::CryptoError;
+
+/// Length of the authentication tag [`PacketKey::seal_in_place`] appends, in bytes.
+pub const TAG_LEN: usize = 16;
+
+/// Length of a packet key, in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// Length of a per-direction IV (the AEAD nonce size), in bytes.
+pub const IV_LEN: usize = 12;
+
+/// A packet protection algorithm, as negotiated in the handshake.
+///
+/// The numeric codes are part of the wire format and never change; they follow GNS's
+/// `ESteamNetworkingSocketsCipher` where the algorithms overlap (`NULL = 1`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Cipher {
+    /// No encryption and no authentication: packets travel in clear and [`PacketKey`] adds no
+    /// tag. Only for debugging or where both ends' configuration explicitly allows it.
+    Null = 1,
+    /// ChaCha20-Poly1305 (RFC 8439) with a 16-byte tag. The default.
+    ChaCha20Poly1305 = 3,
+}
+
+impl Cipher {
+    /// Every cipher, strongest first (a sensible default preference list).
+    pub const ALL: [Cipher; 2] = [Cipher::ChaCha20Poly1305, Cipher::Null];
+
+    /// The stable one-byte code that goes on the wire.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The cipher with wire code `code`, or `None` for an unknown code.
+    pub const fn from_code(code: u8) -> Option<Cipher> {
+        match code {
+            1 => Some(Cipher::Null),
+            3 => Some(Cipher::ChaCha20Poly1305),
+            _ => None,
+        }
+    }
+
+    /// Bytes a sealed packet grows by: [`TAG_LEN`], or 0 for [`Cipher::Null`].
+    pub const fn overhead(self) -> usize {
+        match self {
+            Cipher::Null => 0,
+            Cipher::ChaCha20Poly1305 => TAG_LEN,
+        }
+    }
+}
+
+enum Algorithm {
+    Null,
+    ChaCha20Poly1305(ChaCha20Poly1305),
+}
+
+/// The key and IV that protect packets in one direction of one connection.
+///
+/// Made by [`derive_session_keys`](super::derive_session_keys); key material is wiped when it
+/// is dropped.
+pub struct PacketKey {
+    algorithm: Algorithm,
+    iv: [u8; IV_LEN],
+}
+
+impl PacketKey {
+    /// A key from raw key material. The handshake uses
+    /// [`derive_session_keys`](super::derive_session_keys) instead; this is for known-answer
+    /// tests and tools. `key` and `iv` are ignored for [`Cipher::Null`].
+    pub fn new(cipher: Cipher, key: &[u8; KEY_LEN], iv: &[u8; IV_LEN]) -> PacketKey {
+        let algorithm = match cipher {
+            Cipher::Null => Algorithm::Null,
+            Cipher::ChaCha20Poly1305 => {
+                Algorithm::ChaCha20Poly1305(ChaCha20Poly1305::new(&(*key).into()))
+            }
+        };
+        PacketKey { algorithm, iv: if cipher == Cipher::Null { [0; IV_LEN] } else { *iv } }
+    }
+
+    /// A key for [`Cipher::Null`]: seals and opens without changing a byte.
+    pub fn null() -> PacketKey {
+        PacketKey { algorithm: Algorithm::Null, iv: [0; IV_LEN] }
+    }
+
+    /// The cipher this key uses.
+    pub fn cipher(&self) -> Cipher {
+        match self.algorithm {
+            Algorithm::Null => Cipher::Null,
+            Algorithm::ChaCha20Poly1305(_) => Cipher::ChaCha20Poly1305,
+        }
+    }
+
+    /// Bytes [`seal_in_place`](Self::seal_in_place) adds after the payload.
+    pub fn overhead(&self) -> usize {
+        self.cipher().overhead()
+    }
+
+    fn nonce(&self, packet_number: u64) -> [u8; IV_LEN] {
+        let mut nonce = self.iv;
+        for (n, p) in nonce[IV_LEN - 8..].iter_mut().zip(packet_number.to_be_bytes()) {
+            *n ^= p;
+        }
+        nonce
+    }
+
+    /// Encrypts `buf[..payload_len]` in place and writes the tag right after it; returns the
+    /// sealed length, `payload_len + self.overhead()`. `aad` (the cleartext header) is
+    /// authenticated but not encrypted.
+    ///
+    /// # Panics
+    ///
+    /// If `buf` is shorter than `payload_len + self.overhead()`: the caller sizes its buffer, so
+    /// that is a bug, not a network condition.
+    pub fn seal_in_place(
+        &self,
+        packet_number: u64,
+        aad: &[u8],
+        buf: &mut [u8],
+        payload_len: usize,
+    ) -> usize {
+        let sealed_len = payload_len + self.overhead();
+        assert!(buf.len() >= sealed_len, "seal_in_place: buffer too small for payload and tag");
+        match &self.algorithm {
+            Algorithm::Null => payload_len,
+            Algorithm::ChaCha20Poly1305(aead) => {
+                let (payload, rest) = buf.split_at_mut(payload_len);
+                let nonce = self.nonce(packet_number);
+                // Fails only for payloads over 256 GiB, which no datagram is.
+                let tag = aead
+                    .encrypt_inout_detached(&nonce.into(), aad, payload.into())
+                    .expect("datagram payload within ChaCha20-Poly1305 limits");
+                rest[..TAG_LEN].copy_from_slice(&tag);
+                sealed_len
+            }
+        }
+    }
+
+    /// Authenticates and decrypts a sealed packet body (`buf` = ciphertext followed by the tag)
+    /// in place; returns the plaintext length, after which `buf[..len]` is the payload.
+    ///
+    /// Any input is safe: a body shorter than the tag, a wrong packet number, or a change to any
+    /// byte of `aad`, ciphertext or tag gives [`CryptoError::Decrypt`]. On error the contents of
+    /// `buf` are unspecified and must be dropped.
+    pub fn open_in_place(
+        &self,
+        packet_number: u64,
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        match &self.algorithm {
+            Algorithm::Null => Ok(buf.len()),
+            Algorithm::ChaCha20Poly1305(aead) => {
+                let len = buf.len().checked_sub(TAG_LEN).ok_or(CryptoError::Decrypt)?;
+                let (payload, tag) = buf.split_at_mut(len);
+                let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| CryptoError::Decrypt)?;
+                let nonce = self.nonce(packet_number);
+                aead.decrypt_inout_detached(&nonce.into(), aad, payload.into(), &tag.into())
+                    .map_err(|_| CryptoError::Decrypt)?;
+                Ok(len)
+            }
+        }
+    }
+}
+
+impl Drop for PacketKey {
+    fn drop(&mut self) {
+        // The AEAD state wipes its own key (its `zeroize` feature); the IV is ours.
+        self.iv.zeroize();
+    }
+}
+
+impl fmt::Debug for PacketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacketKey").field("cipher", &self.cipher()).finish_non_exhaustive()
+    }
+}
+
+/// Both directions' packet keys for one connection.
+#[derive(Debug)]
+pub struct SessionKeys {
+    /// Seals the packets this side sends.
+    pub send: PacketKey,
+    /// Opens the packets this side receives.
+    pub recv: PacketKey,
+}
+
+impl SessionKeys {
+    /// Keys that neither encrypt nor authenticate ([`Cipher::Null`] both ways).
+    pub fn null() -> SessionKeys {
+        SessionKeys { send: PacketKey::null(), recv: PacketKey::null() }
+    }
+
+    /// The cipher both keys use.
+    pub fn cipher(&self) -> Cipher {
+        self.send.cipher()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(cipher: Cipher) -> PacketKey {
+        PacketKey::new(cipher, &[7; KEY_LEN], &[9; IV_LEN])
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn cipher_codes_round_trip() {
+        for c in Cipher::ALL {
+            assert_eq!(Cipher::from_code(c.code()), Some(c));
+        }
+        assert_eq!(Cipher::Null.code(), 1);
+        assert_eq!(Cipher::ChaCha20Poly1305.code(), 3);
+        for code in [0, 2, 4, 255] {
+            assert_eq!(Cipher::from_code(code), None);
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn seal_open_round_trip_every_length() {
+        let k = key(Cipher::ChaCha20Poly1305);
+        let aad = b"header";
+        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 1200] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut buf = vec![0u8; len + TAG_LEN + 5];
+            buf[..len].copy_from_slice(&payload);
+            let n = k.seal_in_place(42, aad, &mut buf, len);
+            assert_eq!(n, len + TAG_LEN);
+            if len >= 8 {
+                assert_ne!(buf[..len], payload[..], "payload must be encrypted");
+            }
+            let m = k.open_in_place(42, aad, &mut buf[..n]).unwrap();
+            assert_eq!(&buf[..m], &payload[..]);
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn any_tampering_fails() {
+        let k = key(Cipher::ChaCha20Poly1305);
+        let aad = *b"cleartext header";
+        let payload = *b"attack at dawn, bring snacks";
+        let mut sealed = [0u8; 28 + TAG_LEN];
+        sealed[..28].copy_from_slice(&payload);
+        let n = k.seal_in_place(1000, &aad, &mut sealed, payload.len());
+        assert_eq!(n, sealed.len());
+
+        // Every single bit of ciphertext and tag.
+        for i in 0..n {
+            for bit in 0..8 {
+                let mut b = sealed;
+                b[i] ^= 1 << bit;
+                assert_eq!(k.open_in_place(1000, &aad, &mut b), Err(CryptoError::Decrypt));
+            }
+        }
+        // Every byte of the AAD, and a shorter or longer AAD.
+        for i in 0..aad.len() {
+            let mut a = aad;
+            a[i] ^= 0x80;
+            let mut b = sealed;
+            assert_eq!(k.open_in_place(1000, &a, &mut b), Err(CryptoError::Decrypt));
+        }
+        for a in [&aad[..aad.len() - 1], &[][..], b"cleartext header!"] {
+            let mut b = sealed;
+            assert_eq!(k.open_in_place(1000, a, &mut b), Err(CryptoError::Decrypt));
+        }
+        // Wrong packet numbers, including ones differing only in the high bytes.
+        for pn in [999, 1001, 0, 1000 | 1 << 63, 1000 + (1 << 32), u64::MAX] {
+            let mut b = sealed;
+            assert_eq!(k.open_in_place(pn, &aad, &mut b), Err(CryptoError::Decrypt));
+        }
+        // Truncation and extension.
+        for len in 0..n {
+            let mut b = sealed;
+            assert_eq!(k.open_in_place(1000, &aad, &mut b[..len]), Err(CryptoError::Decrypt));
+        }
+        let mut longer = [0u8; 28 + TAG_LEN + 1];
+        longer[..n].copy_from_slice(&sealed);
+        assert_eq!(k.open_in_place(1000, &aad, &mut longer), Err(CryptoError::Decrypt));
+        // A different key (same cipher) and a different IV.
+        let other = PacketKey::new(Cipher::ChaCha20Poly1305, &[8; KEY_LEN], &[9; IV_LEN]);
+        let other_iv = PacketKey::new(Cipher::ChaCha20Poly1305, &[7; KEY_LEN], &[1; IV_LEN]);
+        for o in [other, other_iv] {
+            let mut b = sealed;
+            assert_eq!(o.open_in_place(1000, &aad, &mut b), Err(CryptoError::Decrypt));
+        }
+        // And the untouched packet still opens.
+        let mut b = sealed;
+        assert_eq!(k.open_in_place(1000, &aad, &mut b), Ok(payload.len()));
+        assert_eq!(b[..payload.len()], payload);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn nonce_is_iv_xor_packet_number() {
+        let iv = [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b];
+        let k = PacketKey::new(Cipher::ChaCha20Poly1305, &[0; KEY_LEN], &iv);
+        assert_eq!(k.nonce(0), iv);
+        assert_eq!(
+            k.nonce(0x0102_0304_0506_0708),
+            [0x10, 0x11, 0x12, 0x13, 0x15, 0x17, 0x11, 0x13, 0x1d, 0x1f, 0x19, 0x13]
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn null_cipher_is_identity() {
+        let k = PacketKey::null();
+        assert_eq!(k.cipher(), Cipher::Null);
+        assert_eq!(k.overhead(), 0);
+        let mut buf = *b"plain";
+        assert_eq!(k.seal_in_place(5, b"h", &mut buf, 5), 5);
+        assert_eq!(&buf, b"plain");
+        assert_eq!(k.open_in_place(5, b"h", &mut buf), Ok(5));
+        assert_eq!(k.open_in_place(5, b"h", &mut []), Ok(0));
+        assert_eq!(key(Cipher::Null).cipher(), Cipher::Null);
+        assert_eq!(SessionKeys::null().cipher(), Cipher::Null);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[should_panic(expected = "buffer too small")]
+    fn seal_without_room_for_tag_is_a_bug() {
+        let k = key(Cipher::ChaCha20Poly1305);
+        let mut buf = [0u8; 20];
+        k.seal_in_place(0, b"", &mut buf, 10);
+    }
+
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn debug_hides_key() {
+        let s = format!("{:?}", key(Cipher::ChaCha20Poly1305));
+        assert_eq!(s, "PacketKey { cipher: ChaCha20Poly1305, .. }");
+    }
+}
