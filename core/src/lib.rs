@@ -5,9 +5,25 @@
 //! happened and when to wake up come out of `poll_*` calls.
 #![forbid(unsafe_code)]
 
+pub mod config;
+mod conn;
+pub mod crypto;
+pub mod endpoint;
+pub mod identity;
+pub mod link;
 pub mod rng;
+#[cfg(feature = "sim")]
+pub mod sim;
+mod siphash;
+mod slab;
 pub mod time;
+pub mod types;
+pub mod wire;
 
+pub use config::{Config, ConfigKey, ConfigValue, ConnectionConfig};
+pub use conn::pacing::{CongestionController, FixedRate};
+pub use conn::{MAX_MESSAGE_SIZE, MAX_UNRELIABLE_SIZE};
+pub use endpoint::{Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage};
 pub use rng::Rng;
 pub use time::Instant;
-pub mod wire;
+pub use types::*;

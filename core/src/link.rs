@@ -12,7 +12,7 @@
 //! no socket or timer, and draws every random choice from the [`Rng`] it is given. Equal seeds,
 //! equal configs and equal call sequences give equal delivery traces, on every target: even
 //! the exponential jitter uses a logarithm built from basic IEEE arithmetic rather than the
-//! platform's `ln` (see [`neg_ln`]). The only allocation is the in-flight queue itself.
+//! platform's `ln`. The only allocation is the in-flight queue itself.
 //!
 //! # What happens to a datagram
 //!
@@ -192,8 +192,8 @@ pub struct LinkConfig {
     /// `size / rate` to serialise, one after the other. GNS: `FakeRateLimit_Send_Rate` /
     /// `FakeRateLimit_Recv_Rate` (B/s), which GNS implements as a token bucket.
     pub rate: u64,
-    /// Bytes the bottleneck may hold when `rate > 0`, counting the datagram being serialised;
-    /// a datagram that would take it past this is tail-dropped. A datagram larger than this
+    /// Bytes the bottleneck may hold when `rate > 0`, counting what is left of the datagram
+    /// being serialised; a datagram that would take it past this is tail-dropped. A datagram larger than this
     /// is always dropped. GNS's nearest value is `FakeRateLimit_*_Burst` (default 16 KiB), the
     /// token bucket's depth; GNS does not model a finite queue.
     pub queue_bytes: usize,
@@ -328,20 +328,23 @@ impl LinkConfig {
     /// all. Call it where a config comes from a user (a config file, a slider); a [`Link`]
     /// accepts anything.
     pub fn validate(&self) -> Result<(), LinkConfigError> {
-        let mut probabilities = vec![
+        let off = BurstLoss {
+            p_good_to_bad: 0.0,
+            p_bad_to_good: 0.0,
+            loss_in_bad: 0.0,
+            loss_in_good: 0.0,
+        };
+        let burst = self.burst_loss.unwrap_or(off);
+        let probabilities = [
             ("jitter_pct", self.jitter_pct),
             ("loss", self.loss),
             ("duplicate", self.duplicate),
             ("reorder", self.reorder),
+            ("burst_loss.p_good_to_bad", burst.p_good_to_bad),
+            ("burst_loss.p_bad_to_good", burst.p_bad_to_good),
+            ("burst_loss.loss_in_bad", burst.loss_in_bad),
+            ("burst_loss.loss_in_good", burst.loss_in_good),
         ];
-        if let Some(b) = &self.burst_loss {
-            probabilities.extend([
-                ("burst_loss.p_good_to_bad", b.p_good_to_bad),
-                ("burst_loss.p_bad_to_good", b.p_bad_to_good),
-                ("burst_loss.loss_in_bad", b.loss_in_bad),
-                ("burst_loss.loss_in_good", b.loss_in_good),
-            ]);
-        }
         for (field, value) in probabilities {
             if !(0.0..=1.0).contains(&value) {
                 return Err(LinkConfigError::Probability { field, value });
@@ -778,7 +781,8 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn same_seed_gives_identical_delivery_trace() {
         // Every impairment at once, with varying sizes, offered faster than the rate allows.
-        let sends = || (0..20_000u32).map(|i| (at_ms(2 * u64::from(i)), 100 + (i as usize * 37) % 1300, i));
+        let sends =
+            || (0..20_000u32).map(|i| (at_ms(2 * u64::from(i)), 100 + (i as usize * 37) % 1300, i));
         let trace = |seed| {
             let mut link = Link::new(LinkConfig::bad(), Rng::seeded(seed));
             (run(&mut link, sends()), *link.stats())
@@ -789,7 +793,8 @@ mod tests {
         // Every stage had something to do.
         assert!(stats.lost_random > 0 && stats.lost_burst > 0 && stats.dropped_queue > 0);
         assert!(stats.dropped_mtu > 0 && stats.duplicated > 0 && stats.reordered > 0);
-        let dropped = stats.lost_random + stats.lost_burst + stats.dropped_queue + stats.dropped_mtu;
+        let dropped =
+            stats.lost_random + stats.lost_burst + stats.dropped_queue + stats.dropped_mtu;
         assert_eq!(stats.delivered, stats.sent - dropped + stats.duplicated);
     }
 
@@ -959,7 +964,8 @@ mod tests {
             (*link.stats(), mean)
         };
 
-        let burst = BurstLoss { p_good_to_bad: 0.01, p_bad_to_good: 0.25, ..BurstLoss::gilbert(0.0, 1.0) };
+        let burst =
+            BurstLoss { p_good_to_bad: 0.01, p_bad_to_good: 0.25, ..BurstLoss::gilbert(0.0, 1.0) };
         assert!((burst.mean_loss() - 0.01 / 0.26).abs() < 1e-12);
         let (stats, mean_run) = loss_runs(with(|c| c.burst_loss = Some(burst)));
         assert!((mean_run - 4.0).abs() < 0.4, "mean run {mean_run}, expected 1/0.25 = 4");
@@ -983,7 +989,8 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn datagrams_over_the_mtu_are_dropped() {
         let mut link = Link::new(with(|c| c.mtu = 1200), Rng::seeded(12));
-        let trace = run(&mut link, [(at_ms(0), 1200, 'a'), (at_ms(0), 1201, 'b'), (at_ms(0), 0, 'c')]);
+        let trace =
+            run(&mut link, [(at_ms(0), 1200, 'a'), (at_ms(0), 1201, 'b'), (at_ms(0), 0, 'c')]);
         assert_eq!(trace, [(at_ms(0), 'a'), (at_ms(0), 'c')]);
         assert_eq!(link.stats().dropped_mtu, 1);
         assert!(!link.config().is_ideal());
@@ -1009,11 +1016,18 @@ mod tests {
         assert!(with(|c| c.burst_loss = Some(BurstLoss::gilbert(0.0, 4.0))).is_ideal());
         assert!(!with(|c| c.reorder = 0.1).is_ideal());
 
-        let err = |f| with(f).validate().unwrap_err();
-        assert_eq!(err(|c| c.loss = 1.5), LinkConfigError::Probability { field: "loss", value: 1.5 });
-        assert!(matches!(err(|c| c.jitter_pct = f64::NAN), LinkConfigError::Probability { field: "jitter_pct", .. }));
+        let err = |f: fn(&mut LinkConfig)| with(f).validate().unwrap_err();
+        assert_eq!(
+            err(|c| c.loss = 1.5),
+            LinkConfigError::Probability { field: "loss", value: 1.5 }
+        );
         assert!(matches!(
-            err(|c| c.burst_loss = Some(BurstLoss { p_bad_to_good: -0.1, ..BurstLoss::gilbert(0.1, 2.0) })),
+            err(|c| c.jitter_pct = f64::NAN),
+            LinkConfigError::Probability { field: "jitter_pct", .. }
+        ));
+        assert!(matches!(
+            err(|c| c.burst_loss =
+                Some(BurstLoss { p_bad_to_good: -0.1, ..BurstLoss::gilbert(0.1, 2.0) })),
             LinkConfigError::Probability { field: "burst_loss.p_bad_to_good", .. }
         ));
         assert_eq!(err(|c| (c.rate, c.queue_bytes) = (1000, 0)), LinkConfigError::ZeroQueue);

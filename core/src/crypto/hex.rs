@@ -41,7 +41,7 @@ pub(crate) fn decode_into(text: &str, out: &mut [u8]) -> Option<()> {
 
 /// Decodes hex (either case) into a new vector. `None` on an odd length or a bad character.
 pub(crate) fn decode_vec(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let mut out = vec![0u8; text.len() / 2];
@@ -50,6 +50,7 @@ pub(crate) fn decode_vec(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Decodes exactly `N` bytes of hex.
+#[cfg(test)]
 pub(crate) fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     decode_into(text, &mut out)?;

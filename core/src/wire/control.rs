@@ -118,7 +118,11 @@ impl<'a> ControlRepr<'a> {
                     return Err(WireError::NotPadded);
                 }
                 let version = r.u8()?;
-                ControlRepr::ChallengeRequest { version, client_conn_id: nonzero(r.u32()?)?, timestamp: r.u64()? }
+                ControlRepr::ChallengeRequest {
+                    version,
+                    client_conn_id: nonzero(r.u32()?)?,
+                    timestamp: r.u64()?,
+                }
             }
             2 => ControlRepr::ChallengeReply {
                 version: r.u8()?,
@@ -135,7 +139,13 @@ impl<'a> ControlRepr<'a> {
                 let cookie = r.u64()?;
                 let timestamp = r.u64()?;
                 let n = r.varint_len(MAX_CRYPTO_BLOB)?;
-                ControlRepr::ConnectRequest { version, client_conn_id, cookie, timestamp, crypto: r.bytes(n)? }
+                ControlRepr::ConnectRequest {
+                    version,
+                    client_conn_id,
+                    cookie,
+                    timestamp,
+                    crypto: r.bytes(n)?,
+                }
             }
             4 => {
                 let version = r.u8()?;
@@ -183,11 +193,15 @@ impl<'a> ControlRepr<'a> {
         1 + match self {
             ControlRepr::ChallengeRequest { .. } => 1 + 4 + 8,
             ControlRepr::ChallengeReply { .. } => 1 + 4 + 8 + 8,
-            ControlRepr::ConnectRequest { crypto, .. } => 1 + 4 + 8 + 8 + varint::len(crypto.len() as u64) + crypto.len(),
+            ControlRepr::ConnectRequest { crypto, .. } => {
+                1 + 4 + 8 + 8 + varint::len(crypto.len() as u64) + crypto.len()
+            }
             ControlRepr::ConnectOk { crypto, .. } => {
                 1 + 4 + 4 + 8 + 4 + varint::len(crypto.len() as u64) + crypto.len()
             }
-            ControlRepr::Closed { debug, .. } => 4 + 4 + 4 + varint::len(debug.len() as u64) + debug.len(),
+            ControlRepr::Closed { debug, .. } => {
+                4 + 4 + 4 + varint::len(debug.len() as u64) + debug.len()
+            }
             ControlRepr::NoConnection { .. } => 4 + 4,
         }
     }
@@ -196,7 +210,9 @@ impl<'a> ControlRepr<'a> {
     pub fn buffer_len(&self) -> usize {
         let n = self.unpadded_len();
         match self {
-            ControlRepr::ChallengeRequest { .. } | ControlRepr::ConnectRequest { .. } => n.max(HANDSHAKE_PADDED_LEN),
+            ControlRepr::ChallengeRequest { .. } | ControlRepr::ConnectRequest { .. } => {
+                n.max(HANDSHAKE_PADDED_LEN)
+            }
             _ => n,
         }
     }
@@ -225,7 +241,14 @@ impl<'a> ControlRepr<'a> {
                 w.varint(crypto.len() as u64)?;
                 w.bytes(crypto)?;
             }
-            ControlRepr::ConnectOk { version, client_conn_id, server_conn_id, echo_timestamp, server_delay_us, crypto } => {
+            ControlRepr::ConnectOk {
+                version,
+                client_conn_id,
+                server_conn_id,
+                echo_timestamp,
+                server_delay_us,
+                crypto,
+            } => {
                 w.u8(version)?;
                 w.u32(client_conn_id)?;
                 w.u32(server_conn_id)?;
@@ -272,17 +295,40 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn literals_both_ways() {
-        let b = round_trip(ControlRepr::NoConnection { to_conn_id: 0x0403_0201, from_conn_id: 0x0807_0605 });
+        let b = round_trip(ControlRepr::NoConnection {
+            to_conn_id: 0x0403_0201,
+            from_conn_id: 0x0807_0605,
+        });
         assert_eq!(b, [6, 1, 2, 3, 4, 5, 6, 7, 8]);
-        let b = round_trip(ControlRepr::Closed { to_conn_id: 1, from_conn_id: 2, reason: 1000, debug: b"bye" });
+        let b = round_trip(ControlRepr::Closed {
+            to_conn_id: 1,
+            from_conn_id: 2,
+            reason: 1000,
+            debug: b"bye",
+        });
         assert_eq!(b, [5, 1, 0, 0, 0, 2, 0, 0, 0, 0xe8, 0x03, 0, 0, 3, b'b', b'y', b'e']);
-        let b = round_trip(ControlRepr::ChallengeRequest { version: 1, client_conn_id: 7, timestamp: 9 });
+        let b = round_trip(ControlRepr::ChallengeRequest {
+            version: 1,
+            client_conn_id: 7,
+            timestamp: 9,
+        });
         assert_eq!(b.len(), HANDSHAKE_PADDED_LEN);
         assert_eq!(&b[..14], &[1, 1, 7, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
         assert!(b[14..].iter().all(|&x| x == 0));
-        let b = round_trip(ControlRepr::ChallengeReply { version: 1, client_conn_id: 7, cookie: 0x1122, echo_timestamp: 9 });
+        let b = round_trip(ControlRepr::ChallengeReply {
+            version: 1,
+            client_conn_id: 7,
+            cookie: 0x1122,
+            echo_timestamp: 9,
+        });
         assert_eq!(b, [2, 1, 7, 0, 0, 0, 0x22, 0x11, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
-        round_trip(ControlRepr::ConnectRequest { version: 1, client_conn_id: 7, cookie: 3, timestamp: 4, crypto: &[9; 100] });
+        round_trip(ControlRepr::ConnectRequest {
+            version: 1,
+            client_conn_id: 7,
+            cookie: 3,
+            timestamp: 4,
+            crypto: &[9; 100],
+        });
         round_trip(ControlRepr::ConnectOk {
             version: 1,
             client_conn_id: 7,
@@ -297,7 +343,9 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn rejects_unpadded_and_bad() {
         let mut buf = vec![0u8; 600];
-        let n = ControlRepr::ChallengeRequest { version: 1, client_conn_id: 7, timestamp: 9 }.emit(&mut buf).unwrap();
+        let n = ControlRepr::ChallengeRequest { version: 1, client_conn_id: 7, timestamp: 9 }
+            .emit(&mut buf)
+            .unwrap();
         assert_eq!(ControlRepr::parse(&buf[..n - 1]), Err(WireError::NotPadded));
         assert_eq!(ControlRepr::parse(&[9]), Err(WireError::UnknownType));
         assert_eq!(ControlRepr::parse(&[6, 1, 2]), Err(WireError::Truncated));
@@ -314,7 +362,13 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn server_reply_never_larger_than_request() {
         let blob = [0u8; MAX_CRYPTO_BLOB];
-        let req = ControlRepr::ConnectRequest { version: 1, client_conn_id: 1, cookie: 2, timestamp: 3, crypto: &[] };
+        let req = ControlRepr::ConnectRequest {
+            version: 1,
+            client_conn_id: 1,
+            cookie: 2,
+            timestamp: 3,
+            crypto: &[],
+        };
         let ok = ControlRepr::ConnectOk {
             version: 1,
             client_conn_id: 1,

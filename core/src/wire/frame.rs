@@ -51,7 +51,13 @@ pub struct AckFrame<'a> {
 impl<'a> AckFrame<'a> {
     /// Iterates the acknowledged ranges `(low, high)`, inclusive, from the highest down.
     pub fn ranges(&self) -> AckRanges<'a> {
-        AckRanges { high: self.largest, low: self.largest - self.first, first: true, left: self.count, r: Reader::new(self.rest) }
+        AckRanges {
+            high: self.largest,
+            low: self.largest - self.first,
+            first: true,
+            left: self.count,
+            r: Reader::new(self.rest),
+        }
     }
     /// Number of ranges.
     pub fn range_count(&self) -> usize {
@@ -60,7 +66,8 @@ impl<'a> AckFrame<'a> {
     /// Size of an ack frame for these ranges (descending, disjoint, non-adjacent).
     pub fn buffer_len(delay_us: u64, ranges: &[(u64, u64)]) -> usize {
         let Some(&(low0, high0)) = ranges.first() else { return 0 };
-        let mut n = 1 + varint::len(high0) + varint::len(delay_us) + varint::len(ranges.len() as u64 - 1);
+        let mut n =
+            1 + varint::len(high0) + varint::len(delay_us) + varint::len(ranges.len() as u64 - 1);
         n += varint::len(high0 - low0);
         let mut prev_low = low0;
         for &(low, high) in &ranges[1..] {
@@ -201,7 +208,10 @@ impl<'a> Frame<'a> {
                 for _ in 0..count {
                     let gap = r.varint()?;
                     let len = r.varint()?;
-                    let high = low.checked_sub(gap).and_then(|v| v.checked_sub(2)).ok_or(WireError::BadValue)?;
+                    let high = low
+                        .checked_sub(gap)
+                        .and_then(|v| v.checked_sub(2))
+                        .ok_or(WireError::BadValue)?;
                     low = high.checked_sub(len).ok_or(WireError::BadValue)?;
                 }
                 let used = r.position() - start;
@@ -264,7 +274,9 @@ impl<'a> Frame<'a> {
                 1 + varint::len(u64::from(*reason)) + varint::len(debug.len() as u64) + debug.len()
             }
             Frame::Stats { quality_permille } => 1 + varint::len(u64::from(*quality_permille)),
-            Frame::Reliable { lane, offset, data } => reliable_header_len(*lane, *offset, data.len(), true) + data.len(),
+            Frame::Reliable { lane, offset, data } => {
+                reliable_header_len(*lane, *offset, data.len(), true) + data.len()
+            }
             Frame::Unreliable(u) => unreliable_header_len(u, true) + u.data.len(),
         }
     }
@@ -332,11 +344,19 @@ fn read_data<'a>(r: &mut Reader<'a>, with_len: bool) -> Result<&'a [u8], WireErr
 
 /// Header bytes of a reliable segment.
 pub fn reliable_header_len(lane: u16, offset: u64, len: usize, with_len: bool) -> usize {
-    1 + varint::len(u64::from(lane)) + varint::len(offset) + if with_len { varint::len(len as u64) } else { 0 }
+    1 + varint::len(u64::from(lane))
+        + varint::len(offset)
+        + if with_len { varint::len(len as u64) } else { 0 }
 }
 
 /// Writes a reliable segment's header; the caller writes `len` data bytes next.
-pub fn write_reliable_header(w: &mut Writer<'_>, lane: u16, offset: u64, len: usize, with_len: bool) -> Option<()> {
+pub fn write_reliable_header(
+    w: &mut Writer<'_>,
+    lane: u16,
+    offset: u64,
+    len: usize,
+    with_len: bool,
+) -> Option<()> {
     w.u8(T_RELIABLE | if with_len { F_LEN } else { 0 })?;
     w.varint(u64::from(lane))?;
     w.varint(offset)?;
@@ -351,12 +371,20 @@ pub fn unreliable_header_len(u: &UnreliableFrame<'_>, with_len: bool) -> usize {
     let fragment = u.data.len() as u64 != u64::from(u.total);
     1 + varint::len(u64::from(u.lane))
         + varint::len(u.msg_num)
-        + if fragment { varint::len(u64::from(u.offset)) + varint::len(u64::from(u.total)) } else { 0 }
+        + if fragment {
+            varint::len(u64::from(u.offset)) + varint::len(u64::from(u.total))
+        } else {
+            0
+        }
         + if with_len { varint::len(u.data.len() as u64) } else { 0 }
 }
 
 /// Writes an unreliable segment's header (a fragment when `data` is not the whole message).
-pub fn write_unreliable_header(w: &mut Writer<'_>, u: &UnreliableFrame<'_>, with_len: bool) -> Option<()> {
+pub fn write_unreliable_header(
+    w: &mut Writer<'_>,
+    u: &UnreliableFrame<'_>,
+    with_len: bool,
+) -> Option<()> {
     let fragment = u.data.len() as u64 != u64::from(u.total);
     w.u8(T_UNRELIABLE | if with_len { F_LEN } else { 0 } | if fragment { F_FRAGMENT } else { 0 })?;
     w.varint(u64::from(u.lane))?;
@@ -425,7 +453,16 @@ mod tests {
         let bytes = [0x11, 1, 0xac, 0x02, 2, b'h', b'i', 0x22, 0, 5, 4, 6, b'y', b'o'];
         let frames = parse_all(&bytes).unwrap();
         assert_eq!(frames[0], Frame::Reliable { lane: 1, offset: 300, data: b"hi" });
-        assert_eq!(frames[1], Frame::Unreliable(UnreliableFrame { lane: 0, msg_num: 5, offset: 4, total: 6, data: b"yo" }));
+        assert_eq!(
+            frames[1],
+            Frame::Unreliable(UnreliableFrame {
+                lane: 0,
+                msg_num: 5,
+                offset: 4,
+                total: 6,
+                data: b"yo"
+            })
+        );
         let mut out = [0u8; 32];
         let mut w = Writer::new(&mut out);
         frames[0].emit(&mut w).unwrap();
@@ -471,7 +508,10 @@ mod tests {
                 let f = match rng.range(0, 6) {
                     0 => Frame::Ping,
                     1 => Frame::StopWaiting { delta: rng.u64() >> rng.range(0, 63) },
-                    2 => Frame::Close { reason: rng.u32(), debug: &data[..rng.range(0, 128) as usize] },
+                    2 => Frame::Close {
+                        reason: rng.u32(),
+                        debug: &data[..rng.range(0, 128) as usize],
+                    },
                     3 => Frame::Stats { quality_permille: rng.range(0, 1000) as u16 },
                     4 => Frame::Reliable {
                         lane: rng.range(0, 254) as u16,
@@ -481,7 +521,11 @@ mod tests {
                     5 => {
                         let len = rng.range(0, 300) as u32;
                         let offset = rng.range(0, 1000) as u32;
-                        let total = if rng.chance(0.5) { len } else { offset + len + rng.range(1, 100) as u32 };
+                        let total = if rng.chance(0.5) {
+                            len
+                        } else {
+                            offset + len + rng.range(1, 100) as u32
+                        };
                         let offset = if total == len { 0 } else { offset };
                         Frame::Unreliable(UnreliableFrame {
                             lane: rng.range(0, 254) as u16,
@@ -517,7 +561,11 @@ mod tests {
             let last = frames.len().saturating_sub(1);
             let mut expected_len = w.len();
             for (i, f) in frames.iter().enumerate() {
-                if i == last { f.emit_last(&mut w).unwrap() } else { f.emit(&mut w).unwrap() }
+                if i == last {
+                    f.emit_last(&mut w).unwrap()
+                } else {
+                    f.emit(&mut w).unwrap()
+                }
                 expected_len += f.buffer_len();
             }
             assert!(w.len() <= expected_len);

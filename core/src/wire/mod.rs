@@ -15,12 +15,17 @@ mod control;
 mod frame;
 mod packet;
 
-pub use control::{ControlRepr, ControlType, HANDSHAKE_PADDED_LEN, MAX_CRYPTO_BLOB, PROTOCOL_VERSION};
-pub use frame::{
-    reliable_header_len, unreliable_header_len, write_reliable_header, write_unreliable_header, AckFrame,
-    AckRanges, Frame, FrameReader, UnreliableFrame, MAX_ACK_RANGES, MAX_DEBUG_LEN, MAX_LANE,
+pub use control::{
+    ControlRepr, ControlType, HANDSHAKE_PADDED_LEN, MAX_CRYPTO_BLOB, PROTOCOL_VERSION,
 };
-pub use packet::{decode_packet_number, encode_packet_number_len, DataHeaderRepr, DataPacket, DATA_FLAG};
+pub use frame::{
+    AckFrame, AckRanges, Frame, FrameReader, MAX_ACK_RANGES, MAX_DEBUG_LEN, MAX_LANE,
+    UnreliableFrame, reliable_header_len, unreliable_header_len, write_reliable_header,
+    write_unreliable_header,
+};
+pub use packet::{
+    DATA_FLAG, DataHeaderRepr, DataPacket, decode_packet_number, encode_packet_number_len,
+};
 
 use core::fmt;
 

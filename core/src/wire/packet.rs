@@ -96,7 +96,11 @@ pub struct DataHeaderRepr {
 impl DataHeaderRepr {
     /// Parses the header of a checked packet.
     pub fn parse<T: AsRef<[u8]>>(p: &DataPacket<T>) -> Self {
-        DataHeaderRepr { dst_conn_id: p.dst_conn_id(), truncated_pn: p.truncated_pn(), pn_len: p.pn_len() }
+        DataHeaderRepr {
+            dst_conn_id: p.dst_conn_id(),
+            truncated_pn: p.truncated_pn(),
+            pn_len: p.pn_len(),
+        }
     }
     /// Header bytes.
     pub fn buffer_len(&self) -> usize {
@@ -185,9 +189,18 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn header_rejects() {
         assert_eq!(DataPacket::new_checked(&[][..]).err(), Some(WireError::Truncated));
-        assert_eq!(DataPacket::new_checked(&[0x01, 0, 0, 0, 0, 0][..]).err(), Some(WireError::UnknownType));
-        assert_eq!(DataPacket::new_checked(&[0x84, 0, 0, 0, 0, 0][..]).err(), Some(WireError::UnknownType));
-        assert_eq!(DataPacket::new_checked(&[0x82, 0, 0, 0, 0, 0, 0][..]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            DataPacket::new_checked(&[0x01, 0, 0, 0, 0, 0][..]).err(),
+            Some(WireError::UnknownType)
+        );
+        assert_eq!(
+            DataPacket::new_checked(&[0x84, 0, 0, 0, 0, 0][..]).err(),
+            Some(WireError::UnknownType)
+        );
+        assert_eq!(
+            DataPacket::new_checked(&[0x82, 0, 0, 0, 0, 0, 0][..]).err(),
+            Some(WireError::Truncated)
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -216,7 +229,11 @@ mod tests {
             let trunc = if len == 8 { pn } else { pn & ((1u64 << (len * 8)) - 1) };
             // The receiver has seen anything between the acked packet and pn - 1.
             let largest_rx = acked + rng.range(0, gap - 1);
-            assert_eq!(decode_packet_number(Some(largest_rx), trunc, len), pn, "acked {acked} pn {pn}");
+            assert_eq!(
+                decode_packet_number(Some(largest_rx), trunc, len),
+                pn,
+                "acked {acked} pn {pn}"
+            );
         }
     }
 }

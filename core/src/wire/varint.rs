@@ -93,7 +93,10 @@ mod tests {
         assert_eq!(read(&[]), Err(WireError::Truncated));
         assert_eq!(read(&[0x80]), Err(WireError::Truncated));
         assert_eq!(read(&[0xff; 10]), Err(WireError::VarintOverflow));
-        assert_eq!(read(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]), Err(WireError::VarintOverflow));
+        assert_eq!(
+            read(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            Err(WireError::VarintOverflow)
+        );
         assert_eq!(write(&mut [0u8; 1], 128), None);
     }
 

@@ -1,0 +1,1430 @@
+//! One connection: handshake state, reliability, lanes, pacing, Nagle, timers and status.
+//!
+//! The endpoint owns connections in a slab and routes datagrams to them by connection id. A
+//! connection never sees the network: it parses packets handed to it and writes packets into
+//! buffers handed to it.
+//!
+//! Receive path invariant: a data packet is either applied whole or not at all. Frames are
+//! decoded and checked against every limit first; only then is anything applied and the packet
+//! recorded for acking. So a refused packet (receive queue full, window exceeded) is simply
+//! not acknowledged and the peer retransmits it: no reliable byte is ever acked and dropped.
+
+pub(crate) mod ack;
+pub(crate) mod pacing;
+pub(crate) mod ranges;
+pub(crate) mod recv;
+pub(crate) mod send;
+pub(crate) mod stats;
+
+use core::time::Duration;
+use std::collections::VecDeque;
+
+use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPackets};
+use self::pacing::{CongestionController, FixedRate, Pacer};
+use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
+use self::send::SendLane;
+use self::stats::{Meter, Quality};
+use crate::config::{Config, ConnectionConfig};
+use crate::time::Instant;
+use crate::types::*;
+use crate::wire::{
+    self, AckFrame, ControlRepr, DataHeaderRepr, Frame, FrameReader, UnreliableFrame, Writer,
+};
+
+/// Largest message, reliable or not: 512 KiB, as the reference.
+pub const MAX_MESSAGE_SIZE: usize = 512 * 1024;
+/// Unreliable messages larger than this are sent reliably instead, as GNS does above 16500
+/// bytes: past about a dozen fragments, the chance that one is lost makes unreliable delivery of
+/// the whole message too unlikely to be useful.
+pub const MAX_UNRELIABLE_SIZE: usize = 16 * 1024;
+/// Client handshake packets are resent this often until answered (GNS: 500 ms).
+pub(crate) const HANDSHAKE_RETRY: Duration = Duration::from_millis(500);
+/// After the peer has been silent this long, send a ping (it doubles as an RTT probe).
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a closed connection stays to retransmit its close and answer stray packets
+/// (GNS `k_usecFinWaitTimeout`).
+pub(crate) const FIN_WAIT: Duration = Duration::from_secs(5);
+/// A `NO_DELAY` message is dropped if what is queued before it needs longer than this.
+pub(crate) const NO_DELAY_MAX_QUEUE: Duration = Duration::from_millis(20);
+/// Segments are not started in less room than this.
+const MIN_SEGMENT_ROOM: usize = 8;
+/// Largest data packet header: flags, connection id, 8-byte packet number.
+const MAX_HEADER: usize = 1 + 4 + 8;
+
+/// Which side of the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Client,
+    Server,
+}
+
+/// Internal state, finer than [`ConnectionState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Client: sending challenge requests (no cookie yet) or connect requests.
+    Handshake,
+    /// Server: handshake done, waiting for the application to accept.
+    AwaitAccept,
+    Connected,
+    ClosedByPeer,
+    ProblemDetected,
+    /// App closed with linger: flush reliable data, then close.
+    Linger,
+    /// App closed: resend our close until acked or FIN_WAIT passes.
+    FinWait,
+    /// Ready to be freed.
+    Dead,
+}
+
+/// Packet protection. The handshake chooses it; `None` until keys exist or when the transport
+/// encrypts or both sides opted into plaintext.
+#[derive(Debug)]
+pub(crate) enum Protection {
+    None,
+}
+
+impl Protection {
+    fn tag_len(&self) -> usize {
+        match self {
+            Protection::None => 0,
+        }
+    }
+}
+
+/// A connection.
+#[derive(Debug)]
+pub(crate) struct Connection<A> {
+    pub(crate) handle: ConnectionHandle,
+    pub(crate) local: LocalId,
+    pub(crate) remote: A,
+    pub(crate) role: Role,
+    pub(crate) local_id: u32,
+    pub(crate) remote_id: u32,
+    pub(crate) listen_socket: Option<ListenSocketHandle>,
+    pub(crate) overrides: Config,
+    pub(crate) config: ConnectionConfig,
+    pub(crate) user_data: i64,
+    pub(crate) name: String,
+    pub(crate) poll_group: Option<PollGroupHandle>,
+    pub(crate) phase: Phase,
+    /// The application closed the handle; the connection lingers only to finish closing.
+    pub(crate) app_closed: bool,
+    pub(crate) end_reason: EndReason,
+    pub(crate) end_debug: String,
+    pub(crate) protection: Protection,
+    pub(crate) transport_encrypted: bool,
+    pub(crate) relayed: bool,
+    pub(crate) remote_identity: Option<String>,
+    phase_entered: Instant,
+    last_recv: Instant,
+    // Handshake.
+    cookie: Option<u64>,
+    next_handshake_send: Instant,
+    handshake_sent_at: Instant,
+    connect_ok_pending: bool,
+    request_timestamp: u64,
+    request_received_at: Instant,
+    // Reliability.
+    recv_tracker: RecvTracker,
+    sent: SentPackets,
+    send_lanes: Vec<SendLane>,
+    recv_lanes: Vec<RecvLane>,
+    unreliable: UnreliableReassembly,
+    last_stop_waiting_sent: u64,
+    // Sending.
+    pacer: Pacer,
+    cc: Box<dyn CongestionController>,
+    nagle_deadline: Option<Instant>,
+    ping_pending: bool,
+    close_frame_pending: bool,
+    close_resend_at: Option<Instant>,
+    // Receiving.
+    pub(crate) recv_queue: VecDeque<Message>,
+    recv_queue_bytes: usize,
+    completed: Vec<Completed>,
+    // Status.
+    pub(crate) transitions: Vec<(ConnectionState, ConnectionState)>,
+    out_meter: Meter,
+    in_meter: Meter,
+    quality: Quality,
+    remote_quality: Option<u16>,
+    ack_scratch: Vec<(u64, u64)>,
+    /// Packets dropped by this connection (undecryptable, malformed, refused).
+    pub(crate) dropped_packets: u64,
+    /// Datagrams refused because the receive queue was full.
+    pub(crate) refused_packets: u64,
+}
+
+/// Outcome of handing a data packet to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PacketOutcome {
+    /// Applied.
+    Accepted,
+    /// Dropped: duplicate, undecryptable or malformed (counted).
+    Dropped,
+    /// Not applied because the receive queue is full; the peer will retransmit.
+    Refused,
+}
+
+impl<A: Clone> Connection<A> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        now: Instant,
+        handle: ConnectionHandle,
+        local: LocalId,
+        remote: A,
+        role: Role,
+        local_id: u32,
+        remote_id: u32,
+        listen_socket: Option<ListenSocketHandle>,
+        overrides: Config,
+        config: ConnectionConfig,
+    ) -> Self {
+        let phase = match role {
+            Role::Client => Phase::Handshake,
+            Role::Server => Phase::AwaitAccept,
+        };
+        let pacer = Pacer::new(now, config.send_rate_max, config.mtu);
+        Connection {
+            handle,
+            local,
+            remote,
+            role,
+            local_id,
+            remote_id,
+            listen_socket,
+            overrides,
+            user_data: config.user_data,
+            config,
+            name: String::new(),
+            poll_group: None,
+            phase,
+            app_closed: false,
+            end_reason: EndReason::INVALID,
+            end_debug: String::new(),
+            protection: Protection::None,
+            transport_encrypted: false,
+            relayed: false,
+            remote_identity: None,
+            phase_entered: now,
+            last_recv: now,
+            cookie: None,
+            next_handshake_send: now,
+            handshake_sent_at: now,
+            connect_ok_pending: false,
+            request_timestamp: 0,
+            request_received_at: now,
+            recv_tracker: RecvTracker::default(),
+            sent: SentPackets::default(),
+            send_lanes: vec![SendLane::new(0, 1)],
+            recv_lanes: vec![RecvLane::default()],
+            unreliable: UnreliableReassembly::default(),
+            last_stop_waiting_sent: 0,
+            pacer,
+            cc: Box::new(FixedRate),
+            nagle_deadline: None,
+            ping_pending: false,
+            close_frame_pending: false,
+            close_resend_at: None,
+            recv_queue: VecDeque::new(),
+            recv_queue_bytes: 0,
+            completed: Vec::new(),
+            transitions: Vec::new(),
+            out_meter: Meter::new(now),
+            in_meter: Meter::new(now),
+            quality: Quality::default(),
+            remote_quality: None,
+            ack_scratch: Vec::new(),
+            dropped_packets: 0,
+            refused_packets: 0,
+        }
+    }
+
+    /// The state the application sees.
+    pub(crate) fn state(&self) -> ConnectionState {
+        match self.phase {
+            Phase::Handshake | Phase::AwaitAccept => ConnectionState::Connecting,
+            Phase::Connected => ConnectionState::Connected,
+            Phase::ClosedByPeer => ConnectionState::ClosedByPeer,
+            Phase::ProblemDetected => ConnectionState::ProblemDetectedLocally,
+            Phase::Linger | Phase::FinWait | Phase::Dead => ConnectionState::None,
+        }
+    }
+
+    fn set_phase(&mut self, now: Instant, phase: Phase) {
+        let old = self.state();
+        self.phase = phase;
+        self.phase_entered = now;
+        let new = self.state();
+        if old != new && !self.app_closed {
+            self.transitions.push((old, new));
+        }
+    }
+
+    /// Ends the connection from our side because of a problem.
+    pub(crate) fn problem(&mut self, now: Instant, reason: EndReason, debug: &str) {
+        if matches!(self.phase, Phase::ClosedByPeer | Phase::ProblemDetected | Phase::Dead) {
+            return;
+        }
+        self.end_reason = reason;
+        self.end_debug = truncate_debug(debug);
+        if self.app_closed {
+            // Lingering or in fin-wait: nobody to tell; just go.
+            self.phase = Phase::Dead;
+            return;
+        }
+        self.set_phase(now, Phase::ProblemDetected);
+        self.discard_send_queues();
+        // Tell the peer, best effort, so it does not wait for a timeout.
+        if self.remote_id != 0 && reason != EndReason::MISC_TIMEOUT {
+            self.close_frame_pending = true;
+        }
+    }
+
+    fn peer_closed(&mut self, now: Instant, reason: EndReason, debug: &[u8]) {
+        if self.app_closed {
+            self.phase = Phase::Dead;
+            return;
+        }
+        if matches!(self.phase, Phase::ClosedByPeer | Phase::ProblemDetected | Phase::Dead) {
+            return;
+        }
+        self.end_reason = reason;
+        self.end_debug = truncate_debug(&String::from_utf8_lossy(debug));
+        self.set_phase(now, Phase::ClosedByPeer);
+        self.discard_send_queues();
+    }
+
+    fn discard_send_queues(&mut self) {
+        let lanes = self.send_lanes.len();
+        let prio: Vec<_> = self.send_lanes.iter().map(|l| (l.priority, l.weight)).collect();
+        self.send_lanes.clear();
+        for (p, w) in prio.into_iter().take(lanes) {
+            self.send_lanes.push(SendLane::new(p, w));
+        }
+        self.nagle_deadline = None;
+    }
+
+    /// The application closes the connection. Returns true if it can be freed at once.
+    pub(crate) fn app_close(
+        &mut self,
+        now: Instant,
+        reason: EndReason,
+        debug: &str,
+        linger: bool,
+    ) -> bool {
+        self.app_closed = true;
+        self.recv_queue.clear();
+        self.recv_queue_bytes = 0;
+        match self.phase {
+            Phase::Handshake | Phase::AwaitAccept => {
+                self.end_reason = reason;
+                self.end_debug = truncate_debug(debug);
+                // Tell the other side with a control packet (no keys yet); see poll_transmit.
+                self.close_frame_pending = true;
+                self.phase = Phase::FinWait;
+                self.phase_entered = now;
+                self.close_resend_at = Some(now);
+                false
+            }
+            Phase::Connected => {
+                self.end_reason = reason;
+                self.end_debug = truncate_debug(debug);
+                for l in &mut self.send_lanes {
+                    l.clear_unreliable();
+                }
+                let unacked = self.send_lanes.iter().any(|l| !l.all_reliable_acked());
+                if linger && unacked {
+                    self.phase = Phase::Linger;
+                    self.phase_entered = now;
+                    // Flush: no more Nagle waiting.
+                    self.nagle_deadline = Some(now);
+                } else {
+                    self.enter_fin_wait(now);
+                }
+                false
+            }
+            Phase::ClosedByPeer | Phase::ProblemDetected | Phase::Dead => {
+                self.phase = Phase::Dead;
+                true
+            }
+            Phase::Linger | Phase::FinWait => false,
+        }
+    }
+
+    fn enter_fin_wait(&mut self, now: Instant) {
+        self.discard_send_queues();
+        self.phase = Phase::FinWait;
+        self.phase_entered = now;
+        self.close_frame_pending = true;
+        self.close_resend_at = Some(now);
+    }
+
+    /// Server: the application accepted.
+    pub(crate) fn accept(&mut self, now: Instant) -> Result<(), HandleError> {
+        if self.role != Role::Server || self.phase != Phase::AwaitAccept {
+            return Err(HandleError::InvalidState);
+        }
+        self.connect_ok_pending = true;
+        self.set_phase(now, Phase::Connected);
+        self.last_recv = now;
+        Ok(())
+    }
+
+    /// Server: a connect request for this connection arrived (first or repeated).
+    pub(crate) fn on_connect_request(&mut self, now: Instant, timestamp: u64) {
+        self.request_timestamp = timestamp;
+        self.request_received_at = now;
+        if self.phase == Phase::Connected {
+            // Our connect-OK was lost: answer again.
+            self.connect_ok_pending = true;
+        }
+    }
+
+    // ---------------------------------------------------------------- receiving
+
+    /// A control packet addressed to this connection.
+    pub(crate) fn handle_control(&mut self, now: Instant, repr: &ControlRepr<'_>) {
+        match *repr {
+            ControlRepr::ChallengeReply { cookie, .. }
+                if self.phase == Phase::Handshake && self.cookie.is_none() => {
+                    self.cookie = Some(cookie);
+                    self.next_handshake_send = now; // send the connect request at once
+                }
+            ControlRepr::ConnectOk { server_conn_id, echo_timestamp, server_delay_us, .. } => {
+                if self.phase != Phase::Handshake || self.cookie.is_none() {
+                    return;
+                }
+                self.remote_id = server_conn_id;
+                let sent_at = Instant::from_micros(echo_timestamp);
+                if sent_at <= now && sent_at >= self.handshake_sent_at - HANDSHAKE_RETRY * 64 {
+                    let rtt = (now - sent_at)
+                        .saturating_sub(Duration::from_micros(u64::from(server_delay_us)));
+                    self.sent.rtt.update(rtt.max(Duration::from_micros(1)), Duration::ZERO);
+                }
+                self.last_recv = now;
+                self.set_phase(now, Phase::Connected);
+            }
+            ControlRepr::Closed { reason, debug, .. }
+                // Unauthenticated: honoured before keys exist, and on links without our AEAD.
+                if (matches!(self.phase, Phase::Handshake | Phase::AwaitAccept)
+                    || matches!(self.protection, Protection::None))
+                => {
+                    self.peer_closed(now, EndReason(reason), debug);
+                }
+            ControlRepr::NoConnection { .. }
+                if (matches!(self.phase, Phase::Handshake)
+                    || matches!(self.protection, Protection::None))
+                => {
+                    if self.phase == Phase::FinWait {
+                        self.phase = Phase::Dead;
+                    } else {
+                        self.peer_closed(
+                            now,
+                            EndReason::MISC_PEER_SENT_NO_CONNECTION,
+                            b"The peer has no such connection",
+                        );
+                    }
+                }
+            _ => {}
+        }
+    }
+
+    /// A data packet for this connection. `full_pn` is the expanded packet number.
+    pub(crate) fn handle_data(
+        &mut self,
+        now: Instant,
+        header_len: usize,
+        truncated_pn: u64,
+        pn_len: usize,
+        datagram: &mut [u8],
+    ) -> PacketOutcome {
+        if matches!(self.phase, Phase::Handshake | Phase::AwaitAccept | Phase::Dead) {
+            // Client: data before connect-OK (it was lost; the server resends). Server: data
+            // before accept cannot happen from an honest client.
+            self.dropped_packets += 1;
+            return PacketOutcome::Dropped;
+        }
+        let pn = wire::decode_packet_number(self.recv_tracker.largest, truncated_pn, pn_len);
+        if self.recv_tracker.is_duplicate(pn) {
+            self.dropped_packets += 1;
+            return PacketOutcome::Dropped;
+        }
+        let payload_len = match &self.protection {
+            Protection::None => datagram.len() - header_len,
+        };
+        let payload = &datagram[header_len..header_len + payload_len];
+        self.in_meter.record(now, datagram.len());
+        self.last_recv = now;
+
+        // Pass 1: decode and check every frame before applying anything.
+        let mut ack_eliciting = false;
+        let mut has_data = false;
+        let mut segments = 0usize;
+        let window = self.config.recv_buffer_size.max(2 * MAX_MESSAGE_SIZE);
+        let max_msg = self.config.recv_max_message_size;
+        let mut fits = true;
+        for f in FrameReader::new(payload) {
+            let Ok(f) = f else {
+                self.dropped_packets += 1;
+                return PacketOutcome::Dropped;
+            };
+            match &f {
+                Frame::Padding
+                | Frame::Ack(_)
+                | Frame::StopWaiting { .. }
+                | Frame::Stats { .. } => {}
+                Frame::Ping | Frame::Close { .. } => ack_eliciting = true,
+                Frame::Reliable { lane, offset, data } => {
+                    ack_eliciting = true;
+                    has_data = true;
+                    segments += 1;
+                    match self.recv_lanes.get(usize::from(*lane)) {
+                        Some(l) => fits &= l.fits(*offset, data.len(), window),
+                        // Lanes are created on demand up to the wire maximum.
+                        None => fits &= *offset + data.len() as u64 <= window as u64,
+                    }
+                }
+                Frame::Unreliable(u) => {
+                    ack_eliciting = true;
+                    has_data = true;
+                    segments += 1;
+                    if u.total as usize > MAX_UNRELIABLE_SIZE.max(self.config.mtu)
+                        || u.total as usize > max_msg
+                    {
+                        self.dropped_packets += 1;
+                        return PacketOutcome::Dropped;
+                    }
+                }
+            }
+        }
+        if segments > self.config.recv_max_segments_per_packet {
+            self.dropped_packets += 1;
+            return PacketOutcome::Dropped;
+        }
+        let queue_full = self.recv_queue.len() >= self.config.recv_buffer_messages
+            || self.recv_queue_bytes >= self.config.recv_buffer_size;
+        let refuse_data = has_data
+            && (queue_full
+                || !fits
+                || matches!(
+                    self.phase,
+                    Phase::Linger | Phase::FinWait | Phase::ClosedByPeer | Phase::ProblemDetected
+                ));
+
+        // Pass 2: apply. A refused packet still delivers its acks (they concern our data).
+        let mut close: Option<(u32, Vec<u8>)> = None;
+        let mut protocol_error = None;
+        for f in FrameReader::new(payload).flatten() {
+            match f {
+                Frame::Ack(a) => self.on_ack_frame(now, &a),
+                Frame::StopWaiting { delta } if !refuse_data => {
+                    self.recv_tracker.on_stop_waiting(pn.saturating_sub(delta))
+                }
+                Frame::Stats { quality_permille } => self.remote_quality = Some(quality_permille),
+                Frame::Close { reason, debug } if !refuse_data => {
+                    close = Some((reason, debug.to_vec()))
+                }
+                Frame::Reliable { lane, offset, data } if !refuse_data => {
+                    let lane = usize::from(lane);
+                    while self.recv_lanes.len() <= lane {
+                        self.recv_lanes.push(RecvLane::default());
+                    }
+                    let mut done = core::mem::take(&mut self.completed);
+                    if let Err(e) =
+                        self.recv_lanes[lane].on_segment(offset, data, max_msg, &mut done)
+                    {
+                        protocol_error = Some(e);
+                    }
+                    for (num, bytes) in done.drain(..) {
+                        self.push_message(now, lane as u16, num, true, bytes);
+                    }
+                    self.completed = done;
+                }
+                Frame::Unreliable(u) if !refuse_data => self.on_unreliable(now, &u),
+                _ => {}
+            }
+        }
+        if refuse_data {
+            self.refused_packets += 1;
+            return PacketOutcome::Refused;
+        }
+        self.recv_tracker.on_packet(pn, now, ack_eliciting);
+        self.quality.on_packet(now, pn);
+        if let Some(e) = protocol_error {
+            let debug = match e {
+                ProtocolError::MessageTooBig => {
+                    "Peer sent a message larger than RecvMaxMessageSize"
+                }
+                ProtocolError::BadFraming => "Peer sent a malformed reliable stream",
+            };
+            self.problem(now, EndReason::MISC_INTERNAL_ERROR, debug);
+        }
+        if let Some((reason, debug)) = close {
+            match self.phase {
+                Phase::FinWait | Phase::Linger => self.phase = Phase::Dead,
+                _ => self.peer_closed(now, EndReason(reason), &debug),
+            }
+        }
+        PacketOutcome::Accepted
+    }
+
+    fn on_unreliable(&mut self, now: Instant, u: &UnreliableFrame<'_>) {
+        if u.data.len() == u.total as usize {
+            self.push_message(now, u.lane, u.msg_num, false, u.data.to_vec());
+        } else if let Some(whole) =
+            self.unreliable.on_fragment(u.lane, u.msg_num, u.offset, u.total, u.data)
+        {
+            self.push_message(now, u.lane, u.msg_num, false, whole);
+        }
+    }
+
+    fn push_message(
+        &mut self,
+        now: Instant,
+        lane: u16,
+        number: u64,
+        reliable: bool,
+        data: Vec<u8>,
+    ) {
+        if self.app_closed {
+            return;
+        }
+        self.recv_queue_bytes += data.len();
+        self.recv_queue.push_back(Message {
+            conn: self.handle,
+            user_data: self.user_data,
+            number,
+            lane,
+            reliable,
+            received_at: now,
+            data: data.into_boxed_slice(),
+        });
+    }
+
+    /// Pops up to `max` received messages into `out`; returns how many.
+    pub(crate) fn receive(&mut self, max: usize, out: &mut Vec<Message>) -> usize {
+        let n = max.min(self.recv_queue.len());
+        for m in self.recv_queue.drain(..n) {
+            self.recv_queue_bytes -= m.data.len();
+            out.push(m);
+        }
+        n
+    }
+
+    /// Pops one message (for poll groups).
+    pub(crate) fn pop_message(&mut self) -> Option<Message> {
+        let m = self.recv_queue.pop_front()?;
+        self.recv_queue_bytes -= m.data.len();
+        Some(m)
+    }
+
+    fn on_ack_frame(&mut self, now: Instant, a: &AckFrame<'_>) {
+        let lanes = &mut self.send_lanes;
+        let delay = Duration::from_micros(a.delay_us.min(10_000_000));
+        let out = self.sent.on_ack(now, a.largest, delay, a.ranges(), |s: SegRef| {
+            if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
+                l.on_acked(s.offset, u64::from(s.len));
+            }
+        });
+        if out.newly_acked > 0 {
+            self.cc.on_ack(now, out.acked_bytes, self.sent.rtt.get());
+        }
+        if out.close_acked && self.phase == Phase::FinWait {
+            self.phase = Phase::Dead;
+        }
+        self.detect_lost(now);
+        if self.phase == Phase::Linger && self.send_lanes.iter().all(|l| l.all_reliable_acked()) {
+            self.enter_fin_wait(now);
+        }
+    }
+
+    fn detect_lost(&mut self, now: Instant) {
+        let lanes = &mut self.send_lanes;
+        let mut lost = 0u64;
+        let mut close_lost = false;
+        self.sent.detect_lost(now, |p| {
+            lost += 1;
+            close_lost |= p.has_close;
+            for s in p.segs() {
+                if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
+                    l.on_lost(s.offset, u64::from(s.len));
+                }
+            }
+        });
+        if close_lost {
+            self.close_frame_pending = true;
+        }
+        if lost > 0 {
+            self.cc.on_loss(now, lost);
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// The earliest time something is due.
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        let mut t = Instant::FAR_FUTURE;
+        let mut at = |x: Instant| t = t.min(x);
+        match self.phase {
+            Phase::Handshake => {
+                at(self.next_handshake_send);
+                at(self.phase_entered + self.config.timeout_initial);
+            }
+            Phase::AwaitAccept => at(self.phase_entered + self.config.timeout_initial),
+            Phase::Connected | Phase::Linger => {
+                at(self.last_recv + self.config.timeout_connected);
+                at(self.last_recv + KEEPALIVE_INTERVAL);
+                if let Some(x) = self.sent.loss_timer() {
+                    at(x);
+                }
+                if let Some(x) = self.recv_tracker.ack_deadline {
+                    at(x);
+                }
+                if self.connect_ok_pending {
+                    at(now);
+                }
+                if self.send_lanes.iter().any(|l| l.has_retransmit()) {
+                    at(self.pacer.next_send_time(now));
+                }
+                if let Some(n) = self.nagle_deadline
+                    && self.send_lanes.iter().any(|l| l.has_new())
+                {
+                    at(n.max(self.pacer.next_send_time(now)));
+                }
+                if self.ping_pending || self.close_frame_pending {
+                    at(now);
+                }
+            }
+            Phase::FinWait => {
+                at(self.phase_entered + FIN_WAIT);
+                if let Some(x) = self.close_resend_at {
+                    at(x);
+                }
+                if let Some(x) = self.sent.loss_timer() {
+                    at(x);
+                }
+            }
+            Phase::ClosedByPeer | Phase::ProblemDetected => {
+                if self.close_frame_pending {
+                    at(now);
+                }
+                if let Some(x) = self.recv_tracker.ack_deadline {
+                    at(x);
+                }
+            }
+            Phase::Dead => return Some(now),
+        }
+        (t < Instant::FAR_FUTURE).then_some(t)
+    }
+
+    /// Runs whatever timers are due.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Handshake => {
+                if now >= self.phase_entered + self.config.timeout_initial {
+                    self.problem(now, EndReason::MISC_TIMEOUT, "Timed out attempting to connect");
+                }
+            }
+            Phase::AwaitAccept => {
+                if now >= self.phase_entered + self.config.timeout_initial {
+                    self.problem(
+                        now,
+                        EndReason::MISC_TIMEOUT,
+                        "App didn't accept or close incoming connection in time",
+                    );
+                }
+            }
+            Phase::Connected | Phase::Linger => {
+                if now >= self.last_recv + self.config.timeout_connected {
+                    if self.phase == Phase::Linger {
+                        self.phase = Phase::Dead;
+                    } else {
+                        self.problem(now, EndReason::MISC_TIMEOUT, "Connection dropped");
+                    }
+                    return;
+                }
+                self.run_loss_timer(now);
+                if now >= self.last_recv + KEEPALIVE_INTERVAL
+                    && !self.sent.has_outstanding_eliciting()
+                {
+                    self.ping_pending = true;
+                }
+            }
+            Phase::FinWait => {
+                if now >= self.phase_entered + FIN_WAIT {
+                    self.phase = Phase::Dead;
+                    return;
+                }
+                self.run_loss_timer(now);
+                if self.close_resend_at.is_some_and(|t| t <= now) {
+                    self.close_frame_pending = true;
+                }
+            }
+            Phase::ClosedByPeer | Phase::ProblemDetected | Phase::Dead => {}
+        }
+    }
+
+    fn run_loss_timer(&mut self, now: Instant) {
+        let lanes = &mut self.send_lanes;
+        let mut close_lost = false;
+        let mut lost = 0;
+        let rto = self.sent.on_loss_timer(now, |p| {
+            lost += 1;
+            close_lost |= p.has_close;
+            for s in p.segs() {
+                if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
+                    l.on_lost(s.offset, u64::from(s.len));
+                }
+            }
+        });
+        if lost > 0 {
+            self.cc.on_loss(now, lost);
+        }
+        if close_lost {
+            self.close_frame_pending = true;
+        }
+        if rto && !self.send_lanes.iter().any(|l| l.has_retransmit()) && !self.close_frame_pending {
+            // Nothing to resend: probe so the peer acks and the RTT stays known.
+            self.ping_pending = true;
+        }
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /// Queues a message.
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        flags: SendFlags,
+        lane: u16,
+    ) -> Result<u64, SendError> {
+        match self.phase {
+            Phase::ClosedByPeer | Phase::ProblemDetected => return Err(SendError::NoConnection),
+            Phase::Linger | Phase::FinWait | Phase::Dead => return Err(SendError::InvalidHandle),
+            _ => {}
+        }
+        if data.len() > MAX_MESSAGE_SIZE {
+            return Err(SendError::MessageTooBig);
+        }
+        let lane_idx = usize::from(lane);
+        if lane_idx >= self.send_lanes.len() {
+            return Err(SendError::InvalidLane);
+        }
+        let reliable = flags.is_reliable() || data.len() > MAX_UNRELIABLE_SIZE;
+        let pending = self.pending_bytes();
+        if !reliable && flags.no_delay() {
+            let connected = self.phase == Phase::Connected;
+            if !connected || self.pacer.time_for(pending) > NO_DELAY_MAX_QUEUE {
+                return Err(SendError::Ignored);
+            }
+        }
+        if pending + data.len() > self.config.send_buffer_size {
+            return Err(SendError::LimitExceeded);
+        }
+        let l = &mut self.send_lanes[lane_idx];
+        if !l.has_new() && !l.has_retransmit() {
+            // An idle lane does not bank credit (weighted fair queueing).
+            let floor =
+                self.send_lanes.iter().filter(|o| o.has_new()).map(|o| o.vtime).min().unwrap_or(0);
+            let l = &mut self.send_lanes[lane_idx];
+            l.vtime = l.vtime.max(floor);
+        }
+        let l = &mut self.send_lanes[lane_idx];
+        let num = if reliable { l.queue_reliable(data) } else { l.queue_unreliable(data) };
+        let deadline = if flags.no_nagle() { now } else { now + self.config.nagle_time };
+        self.nagle_deadline = Some(self.nagle_deadline.map_or(deadline, |d| d.min(deadline)));
+        Ok(num)
+    }
+
+    /// Expires the Nagle timer: what is queued goes out as soon as pacing allows.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        if self.send_lanes.iter().any(|l| l.has_new()) {
+            self.nagle_deadline = Some(now);
+        }
+    }
+
+    /// Configures lanes: counts can only grow.
+    pub(crate) fn configure_lanes(
+        &mut self,
+        priorities: &[i32],
+        weights: &[u16],
+    ) -> Result<(), HandleError> {
+        let n = priorities.len();
+        if n == 0
+            || n > usize::from(wire::MAX_LANE as u16) + 1
+            || weights.len() != n
+            || n < self.send_lanes.len()
+            || weights.contains(&0)
+        {
+            return Err(HandleError::InvalidParam);
+        }
+        for (i, (&p, &w)) in priorities.iter().zip(weights).enumerate() {
+            match self.send_lanes.get_mut(i) {
+                Some(l) => {
+                    l.priority = p;
+                    l.weight = w;
+                }
+                None => self.send_lanes.push(SendLane::new(p, w)),
+            }
+        }
+        Ok(())
+    }
+
+    fn pending_bytes(&self) -> usize {
+        self.send_lanes.iter().map(|l| l.pending()).sum()
+    }
+
+    /// Applies a changed configuration (rates, Nagle, timeouts take effect live).
+    pub(crate) fn reconfigure(&mut self, config: ConnectionConfig) {
+        self.pacer.set_rate(config.send_rate_max, config.mtu);
+        self.config = config;
+        self.update_rate();
+    }
+
+    fn update_rate(&mut self) {
+        let rate = self.cc.rate().clamp(self.config.send_rate_min, self.config.send_rate_max);
+        if rate != self.pacer.rate() {
+            self.pacer.set_rate(rate, self.config.mtu);
+        }
+    }
+
+    /// Writes the next packet for this connection into `buf`, if any is due.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let mtu = self.config.mtu.min(buf.len());
+        let buf = &mut buf[..mtu];
+        match self.phase {
+            Phase::Handshake => return self.poll_handshake(now, buf),
+            Phase::AwaitAccept | Phase::Dead => return None,
+            Phase::FinWait
+                if self.remote_id == 0
+                    || self.sent.next_pn == 0
+                        && self.recv_tracker.largest.is_none()
+                        && self.close_frame_pending =>
+            {
+                // Closed before the handshake finished: a control packet says so.
+                if !self.close_frame_pending {
+                    return None;
+                }
+                self.close_frame_pending = false;
+                self.close_resend_at = None;
+                if self.remote_id == 0 && self.role == Role::Client && self.cookie.is_none() {
+                    self.phase = Phase::Dead;
+                    return None;
+                }
+                let repr = ControlRepr::Closed {
+                    to_conn_id: self.remote_id,
+                    from_conn_id: self.local_id,
+                    reason: self.end_reason.0,
+                    debug: self.end_debug.as_bytes(),
+                };
+                self.phase = Phase::Dead;
+                return repr.emit(buf);
+            }
+            _ => {}
+        }
+        if self.connect_ok_pending {
+            self.connect_ok_pending = false;
+            let held =
+                (now - self.request_received_at).as_micros().min(u128::from(u32::MAX)) as u32;
+            let repr = ControlRepr::ConnectOk {
+                version: wire::PROTOCOL_VERSION,
+                client_conn_id: self.remote_id,
+                server_conn_id: self.local_id,
+                echo_timestamp: self.request_timestamp,
+                server_delay_us: held,
+                crypto: &[],
+            };
+            return repr.emit(buf);
+        }
+        self.build_data_packet(now, buf)
+    }
+
+    fn poll_handshake(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if now < self.next_handshake_send {
+            return None;
+        }
+        self.next_handshake_send = now + HANDSHAKE_RETRY;
+        self.handshake_sent_at = now;
+        let repr = match self.cookie {
+            None => ControlRepr::ChallengeRequest {
+                version: wire::PROTOCOL_VERSION,
+                client_conn_id: self.local_id,
+                timestamp: now.as_micros(),
+            },
+            Some(cookie) => ControlRepr::ConnectRequest {
+                version: wire::PROTOCOL_VERSION,
+                client_conn_id: self.local_id,
+                cookie,
+                timestamp: now.as_micros(),
+                crypto: &[],
+            },
+        };
+        repr.emit(buf)
+    }
+
+    fn build_data_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let sending_data = matches!(self.phase, Phase::Connected | Phase::Linger);
+        let ack_due = self.recv_tracker.ack_due(now);
+        let close = self.close_frame_pending && self.remote_id != 0;
+        let ping = self.ping_pending && sending_data;
+        let mut can_data = false;
+        let mut want_data = false;
+        if sending_data {
+            let retx = self.send_lanes.iter().any(|l| l.has_retransmit());
+            let room = self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len());
+            let nagle_ok =
+                self.nagle_deadline.is_some_and(|d| d <= now) || self.pending_bytes() >= room;
+            let new = nagle_ok && self.send_lanes.iter().any(|l| l.has_new());
+            want_data = retx || new;
+            if want_data {
+                self.update_rate();
+                can_data = self.pacer.can_send(now);
+            }
+        }
+        if !(ack_due || close || ping || (want_data && can_data)) {
+            return None;
+        }
+        let tag = self.protection.tag_len();
+        let limit = buf.len().checked_sub(tag)?;
+        let pn = self.sent.take_pn();
+        let pn_len = wire::encode_packet_number_len(pn, self.sent.largest_acked);
+        let header = DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len };
+        let mut w = Writer::new(&mut buf[..limit]);
+        header.emit(&mut w)?;
+        let header_len = w.len();
+
+        let mut eliciting = false;
+        let mut record = SentPacket::new(now, 0, false);
+        // Acks ride on every packet when something is unacked.
+        if self.recv_tracker.ack_pending {
+            let delay = self.recv_tracker.ack_ranges(now, &mut self.ack_scratch);
+            let mut n = self.ack_scratch.len();
+            while n > 0 && AckFrame::buffer_len(delay, &self.ack_scratch[..n]) > w.remaining() / 2 {
+                n -= 1;
+            }
+            if n > 0 && AckFrame::emit(&mut w, delay, &self.ack_scratch[..n]).is_some() {
+                self.recv_tracker.on_ack_sent();
+            }
+        }
+        if self.quality.report_pending
+            && let Some(q) = self.quality.permille
+            && (Frame::Stats { quality_permille: q }).emit(&mut w).is_some()
+        {
+            self.quality.report_pending = false;
+        }
+        if close {
+            let debug = self.end_debug.as_bytes();
+            let f = Frame::Close {
+                reason: self.end_reason.0,
+                debug: &debug[..debug.len().min(wire::MAX_DEBUG_LEN)],
+            };
+            if f.emit(&mut w).is_some() {
+                self.close_frame_pending = false;
+                record.has_close = true;
+                eliciting = true;
+                // Resent on loss through the ack machinery; also on a timer in case nothing
+                // comes back at all.
+                self.close_resend_at = Some(now + self.sent.rtt.rto());
+            }
+        }
+        if want_data && can_data {
+            eliciting |= self.write_segments(&mut w, &mut record, now);
+        }
+        if !eliciting && ping {
+            w.u8(0x01)?;
+            eliciting = true;
+        }
+        if eliciting {
+            self.ping_pending = false;
+            // Tell the peer which of our packets it may stop acking.
+            let lowest = self.sent.lowest_needed().min(pn);
+            if lowest != self.last_stop_waiting_sent && w.remaining() > wire::varint::MAX_LEN {
+                let _ = (Frame::StopWaiting { delta: pn - lowest }).emit(&mut w);
+                self.last_stop_waiting_sent = lowest;
+            }
+        }
+        if w.len() == header_len {
+            // Nothing fit after all (tiny MTU): give the packet number back.
+            self.sent.next_pn -= 1;
+            return None;
+        }
+        let payload_end = w.len();
+        let total = self.seal(buf, header_len, payload_end);
+        record.size = total as u32;
+        record.ack_eliciting = eliciting;
+        self.sent.on_sent(pn, record);
+        self.out_meter.record(now, total);
+        if eliciting {
+            self.pacer.on_sent(total);
+            self.cc.on_sent(now, total);
+        }
+        // Nagle: once everything queued has gone, the next message starts a new wait.
+        if !self.send_lanes.iter().any(|l| l.has_new()) {
+            self.nagle_deadline = None;
+        }
+        Some(total)
+    }
+
+    fn seal(&mut self, _buf: &mut [u8], _header_len: usize, payload_end: usize) -> usize {
+        match &self.protection {
+            Protection::None => payload_end,
+        }
+    }
+
+    /// Fills the packet with retransmissions, then new data by lane priority and weight.
+    fn write_segments(
+        &mut self,
+        w: &mut Writer<'_>,
+        record: &mut SentPacket,
+        _now: Instant,
+    ) -> bool {
+        let mut wrote = false;
+        // Retransmissions first, highest priority lane first.
+        let mut order: Vec<usize> = (0..self.send_lanes.len()).collect();
+        order.sort_by_key(|&i| self.send_lanes[i].priority);
+        for &i in &order {
+            while self.send_lanes[i].has_retransmit()
+                && usize::from(record.nsegs) < MAX_SEGS_PER_PACKET
+            {
+                let lane = i as u16;
+                let Some(max) = room_for_reliable(w.remaining(), lane) else { break };
+                let Some((off, len)) = self.send_lanes[i].take_retransmit(max as u64) else {
+                    break;
+                };
+                self.write_reliable(w, record, i, off, len);
+                wrote = true;
+            }
+        }
+        // New data.
+        loop {
+            if usize::from(record.nsegs) >= MAX_SEGS_PER_PACKET || w.remaining() < MIN_SEGMENT_ROOM
+            {
+                break;
+            }
+            let Some(i) = self.pick_lane() else { break };
+            let lane = i as u16;
+            let before = w.len();
+            if self.send_lanes[i].next_is_reliable() {
+                let Some(max) = room_for_reliable(w.remaining(), lane) else { break };
+                let Some((off, len)) = self.send_lanes[i].take_new_reliable(max as u64) else {
+                    break;
+                };
+                self.write_reliable(w, record, i, off, len);
+            } else {
+                let room = w.remaining();
+                let l = &mut self.send_lanes[i];
+                let Some(c) = l.peek_unreliable(u32::MAX) else { break };
+                // Header with an explicit length; for a fragment, offsets too.
+                let probe = UnreliableFrame {
+                    lane,
+                    msg_num: c.num,
+                    offset: c.offset,
+                    total: c.total,
+                    data: &[],
+                };
+                let hdr_frag = wire::unreliable_header_len(
+                    &UnreliableFrame { total: c.total.max(1), ..probe.clone() },
+                    true,
+                ) + 2 * wire::varint::MAX_LEN;
+                let whole_left = (c.total - c.offset) as usize;
+                let hdr_whole = wire::unreliable_header_len(
+                    &UnreliableFrame { total: c.total, offset: 0, ..probe.clone() },
+                    true,
+                ) + wire::varint::len(c.total as u64);
+                let len = if c.offset == 0 && whole_left + hdr_whole <= room {
+                    whole_left
+                } else if room > hdr_frag + MIN_SEGMENT_ROOM {
+                    // Only fragment a message that cannot fit a packet of its own; otherwise wait
+                    // for the next packet so small messages stay whole.
+                    let fresh_room =
+                        self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len() + 32);
+                    if c.offset == 0
+                        && whole_left + hdr_whole <= fresh_room
+                        && w.len() > MAX_HEADER + 8
+                    {
+                        break;
+                    }
+                    whole_left.min(room - hdr_frag)
+                } else {
+                    break;
+                };
+                let chunk = send::UnrelChunk { len: len as u32, ..c };
+                let f = UnreliableFrame {
+                    lane,
+                    msg_num: c.num,
+                    offset: c.offset,
+                    total: c.total,
+                    data: &[],
+                };
+                let frag = UnreliableFrame { data: &[0u8; 0], ..f };
+                // Write the header for `len` bytes, then the bytes straight from the queue.
+                let hdr = UnreliableFrameHeader { f: frag, len };
+                if hdr.write(w).is_none() {
+                    break;
+                }
+                let start = w.len();
+                if w.zeros(len).is_none() {
+                    break;
+                }
+                let dst = &mut w.buffer_mut()[start..start + len];
+                self.send_lanes[i].take_unreliable(chunk, dst);
+            }
+            let sent = (w.len() - before) as u64;
+            let l = &mut self.send_lanes[i];
+            l.vtime += sent * 65536 / u64::from(l.weight);
+            wrote = true;
+        }
+        wrote
+    }
+
+    fn write_reliable(
+        &mut self,
+        w: &mut Writer<'_>,
+        record: &mut SentPacket,
+        lane: usize,
+        off: u64,
+        len: u64,
+    ) {
+        let l = lane as u16;
+        // Room was checked by room_for_reliable: these writes cannot fail.
+        if wire::write_reliable_header(w, l, off, len as usize, true).is_none() {
+            self.send_lanes[lane].on_lost(off, len);
+            return;
+        }
+        let start = w.len();
+        if w.zeros(len as usize).is_none() {
+            self.send_lanes[lane].on_lost(off, len);
+            return;
+        }
+        self.send_lanes[lane].copy_stream(off, &mut w.buffer_mut()[start..start + len as usize]);
+        let i = usize::from(record.nsegs);
+        record.segs[i] = SegRef { lane: l, len: len as u32, offset: off };
+        record.nsegs += 1;
+    }
+
+    /// The lane to send new data from: strict priority, then least virtual time.
+    fn pick_lane(&self) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, l) in self.send_lanes.iter().enumerate() {
+            if !l.has_new() {
+                continue;
+            }
+            best = match best {
+                None => Some(i),
+                Some(b) => {
+                    let o = &self.send_lanes[b];
+                    if (l.priority, l.vtime) < (o.priority, o.vtime) { Some(i) } else { Some(b) }
+                }
+            };
+        }
+        best
+    }
+
+    // ---------------------------------------------------------------- status
+
+    pub(crate) fn info(&self, description: String) -> ConnectionInfo<A> {
+        ConnectionInfo {
+            state: self.state(),
+            remote: self.remote.clone(),
+            listen_socket: self.listen_socket,
+            user_data: self.user_data,
+            end_reason: self.end_reason,
+            end_debug: self.end_debug.clone(),
+            description,
+            name: self.name.clone(),
+            encrypted: !matches!(self.protection, Protection::None),
+            transport_encrypted: self.transport_encrypted,
+            authenticated: false,
+            remote_identity: self.remote_identity.clone(),
+            relayed: self.relayed,
+        }
+    }
+
+    pub(crate) fn quick_status(&mut self, now: Instant) -> QuickStatus {
+        self.out_meter.roll(now);
+        self.in_meter.roll(now);
+        self.quality.roll(now);
+        let rate = self.pacer.rate();
+        let lanes: Vec<LaneStatus> = self.lane_status();
+        let pending_reliable = lanes.iter().map(|l| l.pending_reliable).sum();
+        let pending_unreliable = lanes.iter().map(|l| l.pending_unreliable).sum();
+        QuickStatus {
+            state: Some(self.state()),
+            ping_ms: self
+                .sent
+                .rtt
+                .smoothed
+                .map_or(-1, |r| r.as_millis().min(i32::MAX as u128) as i32),
+            quality_local: self.quality.permille.map_or(-1.0, |q| f32::from(q) / 1000.0),
+            quality_remote: self.remote_quality.map_or(-1.0, |q| f32::from(q) / 1000.0),
+            out_packets_per_sec: self.out_meter.packets_per_sec,
+            out_bytes_per_sec: self.out_meter.bytes_per_sec,
+            in_packets_per_sec: self.in_meter.packets_per_sec,
+            in_bytes_per_sec: self.in_meter.bytes_per_sec,
+            send_rate_bytes_per_sec: rate,
+            pending_unreliable,
+            pending_reliable,
+            sent_unacked_reliable: lanes.iter().map(|l| l.sent_unacked_reliable).sum(),
+            queue_time: self.pacer.time_for(pending_reliable + pending_unreliable),
+            lanes,
+        }
+    }
+
+    /// Per-lane status, with queue times that account for priority and weight: a lane waits
+    /// for every higher-priority lane's queue, and shares the rate with its equal-priority
+    /// peers in proportion to weight while they have data.
+    fn lane_status(&self) -> Vec<LaneStatus> {
+        let n = self.send_lanes.len();
+        let mut out = vec![LaneStatus::default(); n];
+        for (i, l) in self.send_lanes.iter().enumerate() {
+            out[i].pending_reliable = l.pending_reliable();
+            out[i].pending_unreliable = l.pending_unreliable();
+            out[i].sent_unacked_reliable = l.sent_unacked();
+        }
+        for (i, l) in self.send_lanes.iter().enumerate() {
+            let mine = l.pending() as f64;
+            let mut before = 0.0;
+            for (j, o) in self.send_lanes.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                let theirs = o.pending() as f64;
+                if o.priority < l.priority {
+                    before += theirs;
+                } else if o.priority == l.priority && theirs > 0.0 {
+                    // While both have data, they share by weight; the other lane gets
+                    // w_o / w_l bytes for each of ours, until it runs out.
+                    let share = f64::from(o.weight) / f64::from(l.weight);
+                    before += theirs.min(mine * share);
+                }
+            }
+            out[i].queue_time = self.pacer.time_for((mine + before) as usize);
+        }
+        out
+    }
+
+    pub(crate) fn detailed_status(&mut self, now: Instant) -> String {
+        use core::fmt::Write;
+        let q = self.quick_status(now);
+        let mut s = String::new();
+        let _ = writeln!(s, "state: {:?} (phase {:?})", self.state(), self.phase);
+        let _ = writeln!(
+            s,
+            "ping: {} ms (rtt var {} µs, min {:?})",
+            q.ping_ms,
+            self.sent.rtt.var.as_micros(),
+            self.sent.rtt.min
+        );
+        let _ = writeln!(s, "quality: local {:.3} remote {:.3}", q.quality_local, q.quality_remote);
+        let _ = writeln!(
+            s,
+            "out: {:.0} pkt/s {:.0} B/s, total {} pkts {} B",
+            q.out_packets_per_sec,
+            q.out_bytes_per_sec,
+            self.out_meter.total_packets,
+            self.out_meter.total_bytes
+        );
+        let _ = writeln!(
+            s,
+            "in: {:.0} pkt/s {:.0} B/s, total {} pkts {} B",
+            q.in_packets_per_sec,
+            q.in_bytes_per_sec,
+            self.in_meter.total_packets,
+            self.in_meter.total_bytes
+        );
+        let _ = writeln!(
+            s,
+            "send rate: {} B/s (min {} max {})",
+            q.send_rate_bytes_per_sec, self.config.send_rate_min, self.config.send_rate_max
+        );
+        let _ = writeln!(
+            s,
+            "pending: reliable {} B, unreliable {} B, unacked {} B, queue time {:?}",
+            q.pending_reliable, q.pending_unreliable, q.sent_unacked_reliable, q.queue_time
+        );
+        let _ = writeln!(
+            s,
+            "packets: next {} lost {} in flight {} B, tracked {}",
+            self.sent.next_pn,
+            self.sent.lost_packets,
+            self.sent.bytes_in_flight,
+            self.sent.tracked()
+        );
+        let _ = writeln!(
+            s,
+            "receive queue: {} messages, {} B; dropped {} refused {} unreliable dropped {}",
+            self.recv_queue.len(),
+            self.recv_queue_bytes,
+            self.dropped_packets,
+            self.refused_packets,
+            self.unreliable.dropped
+        );
+        for (i, l) in q.lanes.iter().enumerate() {
+            let sl = &self.send_lanes[i];
+            let _ = writeln!(
+                s,
+                "lane {i}: priority {} weight {} pending rel {} unrel {} unacked {} queue {:?}",
+                sl.priority,
+                sl.weight,
+                l.pending_reliable,
+                l.pending_unreliable,
+                l.sent_unacked_reliable,
+                l.queue_time
+            );
+        }
+        s
+    }
+
+    /// Bytes of memory this connection holds in buffers (for accounting and tests).
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.send_lanes.iter().map(|l| l.buffered_bytes()).sum::<usize>()
+            + self.recv_lanes.iter().map(|l| l.buffered()).sum::<usize>()
+            + self.unreliable.buffered()
+            + self.recv_queue_bytes
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.phase == Phase::Dead
+    }
+}
+
+/// The largest reliable segment that fits in `room` bytes for `lane`.
+fn room_for_reliable(room: usize, lane: u16) -> Option<usize> {
+    // Worst-case header: type, lane varint, 9-byte offset varint, 3-byte length varint.
+    let hdr = 1 + wire::varint::len(u64::from(lane)) + 9 + 3;
+    let n = room.checked_sub(hdr)?;
+    (n >= 1 && room >= MIN_SEGMENT_ROOM).then_some(n)
+}
+
+/// Header of an unreliable segment carrying `len` bytes.
+struct UnreliableFrameHeader<'a> {
+    f: UnreliableFrame<'a>,
+    len: usize,
+}
+
+impl UnreliableFrameHeader<'_> {
+    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
+        // The frame writer decides "fragment" by comparing data length with total, so describe
+        // the chunk with a stand-in slice of the right length without copying anything.
+        let whole = self.f.offset == 0 && self.len as u32 == self.f.total;
+        let t = 0x20u8 | 0x01 | if whole { 0 } else { 0x02 };
+        w.u8(t)?;
+        w.varint(u64::from(self.f.lane))?;
+        w.varint(self.f.msg_num)?;
+        if !whole {
+            w.varint(u64::from(self.f.offset))?;
+            w.varint(u64::from(self.f.total))?;
+        }
+        w.varint(self.len as u64)
+    }
+}
+
+fn truncate_debug(s: &str) -> String {
+    let mut end = s.len().min(wire::MAX_DEBUG_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}

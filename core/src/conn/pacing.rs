@@ -1,0 +1,122 @@
+//! Pacing: a token bucket that spreads packets at the send rate, and the seam where a
+//! congestion controller chooses that rate between `SendRateMin` and `SendRateMax`.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// Chooses the send rate. The pacer clamps whatever it says to `[SendRateMin, SendRateMax]`;
+/// with the reference's defaults (min == max) the rate is fixed, as in GNS.
+pub trait CongestionController: core::fmt::Debug + Send {
+    /// A packet of `bytes` went out.
+    fn on_sent(&mut self, now: Instant, bytes: usize);
+    /// Packets were acknowledged.
+    fn on_ack(&mut self, now: Instant, acked_bytes: u64, rtt: Duration);
+    /// Packets were declared lost.
+    fn on_loss(&mut self, now: Instant, lost_packets: u64);
+    /// The rate it wants, bytes per second.
+    fn rate(&self) -> u64;
+}
+
+/// The default controller: always asks for the maximum, so the configured bounds decide.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FixedRate;
+
+impl CongestionController for FixedRate {
+    fn on_sent(&mut self, _: Instant, _: usize) {}
+    fn on_ack(&mut self, _: Instant, _: u64, _: Duration) {}
+    fn on_loss(&mut self, _: Instant, _: u64) {}
+    fn rate(&self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// How much time's worth of sending the bucket may hold. Drivers wake up with about a
+/// millisecond of timer slack; 2 ms of burst keeps the configured rate reachable through that
+/// slack without letting a long idle period turn into a burst (the bucket is capped).
+const BURST_TIME: Duration = Duration::from_millis(2);
+
+/// Token bucket in bytes.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    tokens: f64,
+    last: Instant,
+    rate: u64,
+    burst: f64,
+}
+
+impl Pacer {
+    pub(crate) fn new(now: Instant, rate: u64, mtu: usize) -> Self {
+        let mut p = Pacer { tokens: 0.0, last: now, rate: 1, burst: 0.0 };
+        p.set_rate(rate, mtu);
+        p.tokens = p.burst;
+        p
+    }
+
+    pub(crate) fn set_rate(&mut self, rate: u64, mtu: usize) {
+        self.rate = rate.max(1);
+        self.burst = (self.rate as f64 * BURST_TIME.as_secs_f64()).max(2.0 * mtu as f64);
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    pub(crate) fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if now > self.last {
+            let dt = (now - self.last).as_secs_f64();
+            self.tokens = (self.tokens + dt * self.rate as f64).min(self.burst);
+            self.last = now;
+        }
+    }
+
+    /// True if a packet may go now. The bucket may go one packet negative, so a packet is
+    /// never held back for want of a few bytes.
+    pub(crate) fn can_send(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= 0.0
+    }
+
+    pub(crate) fn on_sent(&mut self, bytes: usize) {
+        self.tokens -= bytes as f64;
+    }
+
+    /// When the bucket is non-negative again.
+    pub(crate) fn next_send_time(&self, now: Instant) -> Instant {
+        if self.tokens >= 0.0 {
+            now
+        } else {
+            let wait = -self.tokens / self.rate as f64;
+            now + Duration::from_micros((wait * 1e6).ceil() as u64)
+        }
+    }
+
+    /// Time to send `bytes` at the current rate.
+    pub(crate) fn time_for(&self, bytes: usize) -> Duration {
+        Duration::from_micros((bytes as u128 * 1_000_000 / u128::from(self.rate)) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn paces_at_rate() {
+        let mut p = Pacer::new(Instant::ZERO, 100_000, 1000);
+        let mut now = Instant::ZERO;
+        let mut sent = 0;
+        while now < Instant::from_millis(1000) {
+            if p.can_send(now) {
+                p.on_sent(1000);
+                sent += 1000;
+            } else {
+                now = p.next_send_time(now);
+            }
+        }
+        // 100 kB/s for one second, plus the initial burst of two packets.
+        assert!((100_000..=103_000).contains(&sent), "{sent}");
+    }
+}

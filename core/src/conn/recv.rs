@@ -1,0 +1,360 @@
+//! The receive side: per-lane reliable stream reassembly and message parsing, and unreliable
+//! fragment reassembly. Memory is bounded: stream data is accepted only within a window above
+//! what has been delivered, partial unreliable messages are few and small, and a message larger
+//! than `RecvMaxMessageSize` is a protocol error rather than an allocation.
+
+use std::collections::BTreeMap;
+
+use super::ranges::RangeSet;
+use crate::wire::varint;
+
+/// Why received data broke the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProtocolError {
+    /// A message bigger than the configured maximum.
+    MessageTooBig,
+    /// A malformed message header in the reliable stream.
+    BadFraming,
+}
+
+#[derive(Debug)]
+enum Parser {
+    Header { buf: [u8; 2 * varint::MAX_LEN], len: usize },
+    Body { num: u64, data: Vec<u8>, need: usize },
+}
+
+/// A message completed by the receive side: (number, bytes).
+pub(crate) type Completed = (u64, Vec<u8>);
+
+/// Reliable receive state of one lane.
+#[derive(Debug)]
+pub(crate) struct RecvLane {
+    next_offset: u64,
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+    parser: Parser,
+    last_num: u64,
+}
+
+impl Default for RecvLane {
+    fn default() -> Self {
+        RecvLane {
+            next_offset: 0,
+            ooo: BTreeMap::new(),
+            ooo_bytes: 0,
+            parser: Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 },
+            last_num: 0,
+        }
+    }
+}
+
+impl RecvLane {
+    /// True if a segment at `offset` of `len` bytes fits the reassembly window.
+    pub(crate) fn fits(&self, offset: u64, len: usize, window: usize) -> bool {
+        offset.saturating_add(len as u64) <= self.next_offset.saturating_add(window as u64)
+    }
+
+    /// Bytes held out of order.
+    pub(crate) fn buffered(&self) -> usize {
+        self.ooo_bytes
+            + if let Parser::Body { data, .. } = &self.parser { data.capacity() } else { 0 }
+    }
+
+    /// Takes a segment; completed messages go to `out`.
+    pub(crate) fn on_segment(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        max_msg: usize,
+        out: &mut Vec<Completed>,
+    ) -> Result<(), ProtocolError> {
+        let end = offset + data.len() as u64;
+        if end <= self.next_offset {
+            return Ok(()); // all duplicate
+        }
+        if offset > self.next_offset {
+            // Out of order: keep it unless an equal or longer piece is already held there.
+            match self.ooo.get(&offset) {
+                Some(held) if held.len() >= data.len() => {}
+                _ => {
+                    if let Some(old) = self.ooo.insert(offset, data.to_vec()) {
+                        self.ooo_bytes -= old.len();
+                    }
+                    self.ooo_bytes += data.len();
+                }
+            }
+            return Ok(());
+        }
+        let skip = (self.next_offset - offset) as usize;
+        self.feed(&data[skip..], max_msg, out)?;
+        // Drain held pieces that now connect.
+        while let Some(entry) = self.ooo.first_entry() {
+            let off = *entry.key();
+            if off > self.next_offset {
+                break;
+            }
+            let piece = entry.remove();
+            self.ooo_bytes -= piece.len();
+            let pend = off + piece.len() as u64;
+            if pend > self.next_offset {
+                let skip = (self.next_offset - off) as usize;
+                self.feed(&piece[skip..], max_msg, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(
+        &mut self,
+        mut input: &[u8],
+        max_msg: usize,
+        out: &mut Vec<Completed>,
+    ) -> Result<(), ProtocolError> {
+        self.next_offset += input.len() as u64;
+        while !input.is_empty() {
+            match &mut self.parser {
+                Parser::Header { buf, len } => {
+                    // Try to parse straight from the input when nothing is buffered.
+                    let (delta, size, used) = if *len == 0 {
+                        match parse_header(input)? {
+                            Some(h) => h,
+                            None => {
+                                let n = input.len().min(buf.len());
+                                buf[..n].copy_from_slice(&input[..n]);
+                                *len = n;
+                                input = &input[n..];
+                                if !input.is_empty() {
+                                    return Err(ProtocolError::BadFraming);
+                                }
+                                continue;
+                            }
+                        }
+                    } else {
+                        let n = (buf.len() - *len).min(input.len());
+                        buf[*len..*len + n].copy_from_slice(&input[..n]);
+                        let have = *len + n;
+                        match parse_header(&buf[..have])? {
+                            Some((d, s, used_total)) => {
+                                let from_input = used_total - *len;
+                                (d, s, from_input)
+                            }
+                            None => {
+                                if have == buf.len() {
+                                    return Err(ProtocolError::BadFraming);
+                                }
+                                *len = have;
+                                input = &input[n..];
+                                continue;
+                            }
+                        }
+                    };
+                    input = &input[used..];
+                    if delta == 0 {
+                        return Err(ProtocolError::BadFraming);
+                    }
+                    let size = usize::try_from(size).map_err(|_| ProtocolError::MessageTooBig)?;
+                    if size > max_msg {
+                        return Err(ProtocolError::MessageTooBig);
+                    }
+                    let num = self.last_num.saturating_add(delta);
+                    self.last_num = num;
+                    if size == 0 {
+                        out.push((num, Vec::new()));
+                        self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
+                    } else if input.len() >= size {
+                        // Whole body present: one allocation, one copy.
+                        out.push((num, input[..size].to_vec()));
+                        input = &input[size..];
+                        self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
+                    } else {
+                        let mut data = Vec::with_capacity(size);
+                        data.extend_from_slice(input);
+                        let need = size - input.len();
+                        input = &[];
+                        self.parser = Parser::Body { num, data, need };
+                    }
+                }
+                Parser::Body { num, data, need } => {
+                    let n = (*need).min(input.len());
+                    data.extend_from_slice(&input[..n]);
+                    *need -= n;
+                    input = &input[n..];
+                    if *need == 0 {
+                        let num = *num;
+                        let data = core::mem::take(data);
+                        out.push((num, data));
+                        self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `varint delta, varint size` at the front of `b`: `None` if incomplete.
+fn parse_header(b: &[u8]) -> Result<Option<(u64, u64, usize)>, ProtocolError> {
+    let (delta, a) = match varint::read(b) {
+        Ok(x) => x,
+        Err(crate::wire::WireError::Truncated) => return Ok(None),
+        Err(_) => return Err(ProtocolError::BadFraming),
+    };
+    match varint::read(&b[a..]) {
+        Ok((size, c)) => Ok(Some((delta, size, a + c))),
+        Err(crate::wire::WireError::Truncated) => Ok(None),
+        Err(_) => Err(ProtocolError::BadFraming),
+    }
+}
+
+/// Most unreliable messages reassembled at once per connection (GNS keeps 20 segments).
+pub(crate) const MAX_PARTIAL_UNRELIABLE: usize = 8;
+
+#[derive(Debug)]
+struct Partial {
+    lane: u16,
+    num: u64,
+    data: Vec<u8>,
+    have: RangeSet,
+}
+
+/// Reassembly of fragmented unreliable messages. A message whose fragment is lost is dropped
+/// whole when newer messages push it out.
+#[derive(Debug, Default)]
+pub(crate) struct UnreliableReassembly {
+    partials: Vec<Partial>,
+    /// Messages dropped incomplete.
+    pub(crate) dropped: u64,
+}
+
+impl UnreliableReassembly {
+    /// Takes a fragment; returns the whole message when complete. `total` was checked by the
+    /// caller against the size limits.
+    pub(crate) fn on_fragment(
+        &mut self,
+        lane: u16,
+        num: u64,
+        offset: u32,
+        total: u32,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        let i = match self.partials.iter().position(|p| p.lane == lane && p.num == num) {
+            Some(i) => i,
+            None => {
+                if self.partials.len() >= MAX_PARTIAL_UNRELIABLE {
+                    // Evict the oldest message of the lane with the most waiting, else the oldest.
+                    self.partials.remove(0);
+                    self.dropped += 1;
+                }
+                self.partials.push(Partial {
+                    lane,
+                    num,
+                    data: vec![0; total as usize],
+                    have: RangeSet::new(),
+                });
+                self.partials.len() - 1
+            }
+        };
+        let p = &mut self.partials[i];
+        if p.data.len() != total as usize {
+            return None; // inconsistent totals: ignore the fragment
+        }
+        let start = offset as usize;
+        p.data[start..start + data.len()].copy_from_slice(data);
+        p.have.insert(u64::from(offset)..u64::from(offset) + data.len() as u64);
+        if p.have.total() == u64::from(total) {
+            let p = self.partials.remove(i);
+            return Some(p.data);
+        }
+        None
+    }
+
+    /// Bytes held.
+    pub(crate) fn buffered(&self) -> usize {
+        self.partials.iter().map(|p| p.data.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn frame(msgs: &[(u64, &[u8])]) -> Vec<u8> {
+        let mut s = Vec::new();
+        let mut last = 0;
+        for (num, data) in msgs {
+            varint::put(&mut s, num - last);
+            varint::put(&mut s, data.len() as u64);
+            s.extend_from_slice(data);
+            last = *num;
+        }
+        s
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn reassembles_any_segmentation_and_order() {
+        let big = vec![7u8; 3000];
+        let msgs: Vec<(u64, &[u8])> = vec![(1, b"a"), (2, b""), (5, &big), (6, b"xyz")];
+        let stream = frame(&msgs);
+        let mut rng = Rng::seeded(11);
+        for _ in 0..500 {
+            let mut segs = Vec::new();
+            let mut off = 0;
+            while off < stream.len() {
+                let n = (rng.range(1, 400) as usize).min(stream.len() - off);
+                segs.push((off, n));
+                off += n;
+            }
+            // Shuffle and duplicate some.
+            for i in (1..segs.len()).rev() {
+                let j = rng.range(0, i as u64) as usize;
+                segs.swap(i, j);
+            }
+            let dups: Vec<_> = segs.iter().filter(|_| rng.chance(0.2)).cloned().collect();
+            segs.extend(dups);
+            let mut lane = RecvLane::default();
+            let mut out = Vec::new();
+            for (o, n) in segs {
+                lane.on_segment(o as u64, &stream[o..o + n], 1 << 20, &mut out).unwrap();
+            }
+            let got: Vec<(u64, &[u8])> = out.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+            assert_eq!(got, msgs);
+            assert_eq!(lane.buffered(), 0);
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn refuses_oversize_and_bad_framing() {
+        let mut out = Vec::new();
+        let s = frame(&[(1, &[0u8; 100])]);
+        assert_eq!(
+            RecvLane::default().on_segment(0, &s, 50, &mut out),
+            Err(ProtocolError::MessageTooBig)
+        );
+        assert_eq!(
+            RecvLane::default().on_segment(0, &[0, 1, 1], 50, &mut out),
+            Err(ProtocolError::BadFraming)
+        );
+        let lane = RecvLane::default();
+        assert!(lane.fits(0, 100, 100));
+        assert!(!lane.fits(1, 100, 100));
+        assert!(!lane.fits(u64::MAX - 1, 100, 100));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn unreliable_fragments() {
+        let mut r = UnreliableReassembly::default();
+        assert_eq!(r.on_fragment(0, 1, 3, 6, b"def"), None);
+        assert_eq!(r.on_fragment(0, 1, 0, 6, b"abc").as_deref(), Some(&b"abcdef"[..]));
+        // A message missing a fragment is eventually evicted.
+        r.on_fragment(0, 2, 0, 6, b"abc");
+        for n in 3..3 + MAX_PARTIAL_UNRELIABLE as u64 {
+            r.on_fragment(0, n, 0, 4, b"ab");
+        }
+        assert_eq!(r.dropped, 1);
+        assert!(r.buffered() <= MAX_PARTIAL_UNRELIABLE * 6);
+    }
+}

@@ -1,0 +1,248 @@
+//! The deterministic network simulator: endpoints joined by seeded [`Link`]s, driven in
+//! virtual time. No wall clock, no global RNG, no threads: the same seed gives the same run,
+//! natively and on wasm32.
+//!
+//! [`World::step`] delivers everything due now, runs due timers, and then jumps the clock to
+//! the next event. [`World::run_until`] is bounded in virtual time and in steps, so a test can
+//! never hang: a livelock (time that stops advancing) panics with a clear message.
+
+use core::time::Duration;
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::endpoint::{Endpoint, MAX_DATAGRAM};
+use crate::link::{Link, LinkConfig};
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::types::{ConnectionHandle, ConnectionState, Event, LocalId};
+
+/// A simulated node's address: its index in the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SimAddr(pub u32);
+
+/// One direction of a simulated path, carrying (sender's local socket, datagram).
+type SimLink = Link<(LocalId, Vec<u8>)>;
+
+/// Steps allowed at one instant before the simulator calls it a livelock.
+const MAX_STEPS_WITHOUT_PROGRESS: u32 = 100_000;
+
+/// A set of endpoints and the links between them.
+#[derive(Debug)]
+pub struct World {
+    /// Virtual time.
+    pub now: Instant,
+    /// The endpoints, indexed by [`SimAddr`].
+    pub nodes: Vec<Endpoint<SimAddr>>,
+    links: HashMap<(u32, u32), SimLink>,
+    default_link: LinkConfig,
+    rng: Rng,
+    buf: Vec<u8>,
+    stalled_steps: u32,
+    /// Datagrams moved across links.
+    pub datagrams: u64,
+}
+
+impl World {
+    /// An empty world; links between nodes default to `link`.
+    pub fn new(seed: u64, link: LinkConfig) -> Self {
+        World {
+            now: Instant::ZERO,
+            nodes: Vec::new(),
+            links: HashMap::new(),
+            default_link: link,
+            rng: Rng::seeded(seed),
+            buf: vec![0; MAX_DATAGRAM],
+            stalled_steps: 0,
+            datagrams: 0,
+        }
+    }
+
+    /// Adds an endpoint with global config `config`; returns its address.
+    pub fn add_node(&mut self, config: Config) -> SimAddr {
+        let mut seed = [0u8; 32];
+        self.rng.fill(&mut seed);
+        self.nodes.push(Endpoint::new(config, seed));
+        SimAddr(self.nodes.len() as u32 - 1)
+    }
+
+    /// Sets the link from `from` to `to` (one direction).
+    pub fn set_link(&mut self, from: SimAddr, to: SimAddr, config: LinkConfig) {
+        match self.links.get_mut(&(from.0, to.0)) {
+            Some(l) => l.set_config(config),
+            None => {
+                let rng = self.rng.fork();
+                self.links.insert((from.0, to.0), Link::new(config, rng));
+            }
+        }
+    }
+
+    /// The endpoint at `a`.
+    pub fn node(&mut self, a: SimAddr) -> &mut Endpoint<SimAddr> {
+        &mut self.nodes[a.0 as usize]
+    }
+
+    fn link(&mut self, from: u32, to: u32) -> &mut SimLink {
+        let cfg = self.default_link.clone();
+        let rng = &mut self.rng;
+        self.links.entry((from, to)).or_insert_with(|| Link::new(cfg, rng.fork()))
+    }
+
+    /// Handles everything due now, then advances the clock to the next event. Returns false
+    /// when nothing at all is scheduled.
+    pub fn step(&mut self) -> bool {
+        let now = self.now;
+        // Transmit.
+        for i in 0..self.nodes.len() {
+            loop {
+                let mut buf = core::mem::take(&mut self.buf);
+                let t = self.nodes[i].poll_transmit(now, &mut buf);
+                self.buf = buf;
+                let Some(t) = t else { break };
+                let data = self.buf[..t.len].to_vec();
+                self.link(i as u32, t.to.0).send(now, t.len, (t.local, data));
+            }
+        }
+        // Deliver.
+        let mut keys: Vec<(u32, u32)> = self.links.keys().copied().collect();
+        keys.sort_unstable();
+        for (from, to) in keys {
+            while let Some((_, mut data)) =
+                self.links.get_mut(&(from, to)).and_then(|l| l.poll_deliver(now))
+            {
+                self.datagrams += 1;
+                if let Some(n) = self.nodes.get_mut(to as usize) {
+                    n.handle_datagram(now, LocalId(0), SimAddr(from), &mut data);
+                }
+            }
+        }
+        // Timers.
+        for n in &mut self.nodes {
+            if n.poll_timeout().is_some_and(|t| t <= now) {
+                n.handle_timeout(now);
+            }
+        }
+        // Next event.
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for n in &mut self.nodes {
+            if let Some(t) = n.poll_timeout() {
+                consider(t);
+            }
+        }
+        for l in self.links.values() {
+            if let Some(t) = l.next_delivery() {
+                consider(t);
+            }
+        }
+        match next {
+            None => false,
+            Some(t) if t > now => {
+                self.now = t;
+                self.stalled_steps = 0;
+                true
+            }
+            Some(_) => {
+                self.stalled_steps += 1;
+                assert!(
+                    self.stalled_steps < MAX_STEPS_WITHOUT_PROGRESS,
+                    "simulator livelock at {:?}: something is due now but nothing happens",
+                    self.now
+                );
+                true
+            }
+        }
+    }
+
+    /// Steps until `done` returns true or virtual time passes `now + limit`. Returns whether
+    /// `done` became true.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut World) -> bool) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now >= deadline {
+                return false;
+            }
+            if !self.step() {
+                // Idle: jump to the deadline.
+                self.now = deadline;
+            }
+            if self.now > deadline {
+                self.now = deadline;
+            }
+        }
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+}
+
+/// Two endpoints, a client and a server, and their connection.
+#[derive(Debug)]
+pub struct Pair {
+    /// The world.
+    pub world: World,
+    /// Client address.
+    pub client: SimAddr,
+    /// Server address.
+    pub server: SimAddr,
+    /// The client's connection handle.
+    pub client_conn: ConnectionHandle,
+    /// The server's connection handle (valid once accepted).
+    pub server_conn: Option<ConnectionHandle>,
+}
+
+impl Pair {
+    /// Builds a client and a listening server joined by `link` both ways, and starts the
+    /// client's connection with `client_config`. Nothing is accepted yet.
+    pub fn new(
+        seed: u64,
+        link: LinkConfig,
+        global: Config,
+        client_config: Config,
+        listen_config: Config,
+    ) -> Pair {
+        let mut world = World::new(seed, link);
+        let client = world.add_node(global.clone());
+        let server = world.add_node(global);
+        world.node(server).create_listen_socket(LocalId(0), listen_config).expect("fresh endpoint");
+        let now = world.now;
+        let client_conn = world
+            .node(client)
+            .connect(now, LocalId(0), server, client_config)
+            .expect("valid config");
+        Pair { world, client, server, client_conn, server_conn: None }
+    }
+
+    /// Runs until the server sees the incoming connection, accepts it, and both sides are
+    /// connected (at most `limit`). Returns false if that did not happen in time.
+    pub fn connect(&mut self, limit: Duration) -> bool {
+        let (client, server, cc) = (self.client, self.server, self.client_conn);
+        let mut server_conn = None;
+        let ok = self.world.run_until(limit, |w| {
+            let now = w.now;
+            while let Some(ev) = w.node(server).poll_event() {
+                let Event::StatusChanged { conn, info, .. } = ev;
+                if info.state == ConnectionState::Connecting && info.listen_socket.is_some() {
+                    w.node(server).accept(now, conn).expect("just announced");
+                    server_conn = Some(conn);
+                }
+            }
+            // The client's own Connecting/Connected events are the expected ones; consume them.
+            while w.node(client).poll_event().is_some() {}
+            let c_ok = w
+                .node(client)
+                .connection_info(cc)
+                .is_some_and(|i| i.state == ConnectionState::Connected);
+            let s_ok = server_conn
+                .and_then(|s| w.node(server).connection_info(s))
+                .is_some_and(|i| i.state == ConnectionState::Connected);
+            c_ok && s_ok
+        });
+        self.server_conn = server_conn;
+        ok
+    }
+}
