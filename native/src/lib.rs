@@ -1,0 +1,1 @@
+//! Lanewire for native games (under construction).
