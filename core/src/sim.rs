@@ -40,6 +40,11 @@ pub struct World {
     stalled_steps: u32,
     /// Datagrams moved across links.
     pub datagrams: u64,
+    /// When true, every datagram sent is also recorded in [`World::captured`] (for replay and
+    /// mutation tests).
+    pub capture: bool,
+    /// Recorded datagrams: (from, to, bytes).
+    pub captured: Vec<(SimAddr, SimAddr, Vec<u8>)>,
 }
 
 impl World {
@@ -54,6 +59,8 @@ impl World {
             buf: vec![0; MAX_DATAGRAM],
             stalled_steps: 0,
             datagrams: 0,
+            capture: false,
+            captured: Vec::new(),
         }
     }
 
@@ -99,6 +106,9 @@ impl World {
                 self.buf = buf;
                 let Some(t) = t else { break };
                 let data = self.buf[..t.len].to_vec();
+                if self.capture {
+                    self.captured.push((SimAddr(i as u32), t.to, data.clone()));
+                }
                 self.link(i as u32, t.to.0).send(now, t.len, (t.local, data));
             }
         }
@@ -172,6 +182,12 @@ impl World {
                 self.now = deadline;
             }
         }
+    }
+
+    /// Hands a datagram straight to node `to` as if it came from `from` (for hostile-input tests).
+    pub fn inject(&mut self, from: SimAddr, to: SimAddr, data: &mut [u8]) {
+        let now = self.now;
+        self.nodes[to.0 as usize].handle_datagram(now, LocalId(0), from, data);
     }
 
     /// Runs for `d` of virtual time.

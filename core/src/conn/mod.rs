@@ -674,7 +674,10 @@ impl<A: Clone> Connection<A> {
             Phase::AwaitAccept => at(self.phase_entered + self.config.timeout_initial),
             Phase::Connected | Phase::Linger => {
                 at(self.last_recv + self.config.timeout_connected);
-                at(self.last_recv + KEEPALIVE_INTERVAL);
+                // With packets in flight the loss timer probes; otherwise a quiet peer is pinged.
+                if !self.sent.has_outstanding_eliciting() {
+                    at(self.last_recv + KEEPALIVE_INTERVAL);
+                }
                 if let Some(x) = self.sent.loss_timer() {
                     at(x);
                 }
