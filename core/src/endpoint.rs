@@ -46,7 +46,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use crate::config::{self, Config, ConfigError, ConfigKey, ConfigValue, ConnectionConfig};
-use crate::conn::{Connection, PacketOutcome, Role};
+use crate::conn::{Connection, HandshakeCtx, PacketOutcome, Role};
+use crate::crypto::TrustStore;
+use crate::handshake::{ClientHandshake, Credentials, Policy, server_answer};
+use crate::identity::Identity;
 use crate::link::Link;
 use crate::rng::Rng;
 use crate::siphash::SipHasher24;
@@ -95,6 +98,8 @@ pub struct EndpointStats {
     pub replies_dropped: u64,
     /// Connect requests refused because too many connections await acceptance.
     pub half_open_refused: u64,
+    /// Handshakes refused for crypto or certificate reasons.
+    pub handshake_failed: u64,
 }
 
 #[derive(Debug)]
@@ -134,6 +139,10 @@ pub struct Endpoint<A> {
     no_conn_tokens: f64,
     last_now: Instant,
     stats: EndpointStats,
+    credentials: Credentials,
+    trust: TrustStore,
+    unix_ref: Option<(Instant, u64)>,
+    transport_encrypted: std::collections::HashSet<LocalId>,
 }
 
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
@@ -163,6 +172,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             no_conn_tokens: NO_CONNECTION_REPLIES_PER_SEC,
             last_now: Instant::ZERO,
             stats: EndpointStats::default(),
+            credentials: Credentials::default(),
+            trust: TrustStore::new(),
+            unix_ref: None,
+            transport_encrypted: Default::default(),
         };
         for (k, v) in config.iter() {
             // Values in a Config were validated when set.
@@ -274,6 +287,40 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         Some(config::resolve(&[&c.overrides, listen_cfg.unwrap_or(&empty), &self.config], key))
     }
 
+    // ------------------------------------------------------------------ identity
+
+    /// Sets who this endpoint is: a claimed identity, or a certified one (an identity key and
+    /// the certificate an application CA issued for it). Applies to new connections.
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
+    /// Sets the CAs whose certificates this endpoint believes.
+    pub fn set_trust_store(&mut self, trust: TrustStore) {
+        self.trust = trust;
+    }
+
+    /// Tells the core the wall-clock time (unix seconds) at `now`, for certificate validity.
+    /// Without it, certificates are refused (the core cannot tell whether they expired).
+    pub fn set_unix_time(&mut self, now: Instant, unix_secs: u64) {
+        self.unix_ref = Some((now, unix_secs));
+    }
+
+    fn unix_now(&self, now: Instant) -> Option<u64> {
+        self.unix_ref.map(|(at, secs)| secs + (now - at).as_secs())
+    }
+
+    /// Declares that the transport behind local socket `local` already encrypts and
+    /// authenticates its datagrams (WebRTC's DTLS): connections there skip the core's AEAD
+    /// (unless the peer insists) and report `transport_encrypted`.
+    pub fn set_transport_encrypted(&mut self, local: LocalId, encrypted: bool) {
+        if encrypted {
+            self.transport_encrypted.insert(local);
+        } else {
+            self.transport_encrypted.remove(&local);
+        }
+    }
+
     // ------------------------------------------------------------------ listen / connect
 
     /// Listens for incoming connections on local socket `local`, with `config` inherited by
@@ -338,6 +385,31 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         remote: A,
         config: Config,
     ) -> Result<ConnectionHandle, ConfigError> {
+        self.connect_inner(now, local, remote, None, config)
+    }
+
+    /// Connects and insists that the peer is `identity`: its certificate (or, where
+    /// unauthenticated peers are allowed, its claim) must name it, or the connection fails
+    /// with [`EndReason::REMOTE_BAD_CERT`].
+    pub fn connect_to_identity(
+        &mut self,
+        now: Instant,
+        local: LocalId,
+        remote: A,
+        identity: Identity,
+        config: Config,
+    ) -> Result<ConnectionHandle, ConfigError> {
+        self.connect_inner(now, local, remote, Some(identity), config)
+    }
+
+    fn connect_inner(
+        &mut self,
+        now: Instant,
+        local: LocalId,
+        remote: A,
+        expected: Option<Identity>,
+        config: Config,
+    ) -> Result<ConnectionHandle, ConfigError> {
         config.check_connection_scope()?;
         self.advance(now);
         let cfg = ConnectionConfig::resolve(&[&config, &self.config]);
@@ -358,8 +430,14 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         });
         self.by_id.insert(id, index);
         let h = ConnectionHandle { index, generation };
-        // The reference posts None → Connecting for outgoing connections too.
+        let ctx = HandshakeCtx { trust: &self.trust, unix_now: self.unix_now(now) };
+        let transport_encrypted = self.transport_encrypted.contains(&local);
         if let Some(c) = self.conns.by_index_mut(index) {
+            c.transport_encrypted = transport_encrypted;
+            c.expected_identity = expected;
+            let policy = c.policy(&ctx);
+            c.client_hs = Some(ClientHandshake::new(&mut self.rng, &self.credentials, &policy, id));
+            // The reference posts None → Connecting for outgoing connections too.
             c.transitions.push((ConnectionState::None, ConnectionState::Connecting));
         }
         self.touch(index);
@@ -705,7 +783,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 return;
             };
             let Some(c) = self.conns.by_index_mut(index) else { return };
-            if c.remote != from {
+            let migrated = c.remote != from;
+            if migrated && !c.protection.is_encrypted() {
                 // Without authentication a packet from elsewhere could be spoofed: drop it.
                 self.stats.dropped_by_connection += 1;
                 return;
@@ -713,7 +792,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             let group = c.poll_group;
             let before = c.recv_queue.len();
             match c.handle_data(now, header_len, h.truncated_pn, h.pn_len, data) {
-                PacketOutcome::Accepted => {}
+                PacketOutcome::Accepted => {
+                    if migrated {
+                        // Authenticated by our AEAD: the peer's address changed (NAT rebinding).
+                        c.remote = from;
+                    }
+                }
                 PacketOutcome::Dropped => self.stats.dropped_by_connection += 1,
                 PacketOutcome::Refused => self.stats.refused_by_connection += 1,
             }
@@ -753,7 +837,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 };
                 self.queue_control(local, from, &reply);
             }
-            ControlRepr::ConnectRequest { version, client_conn_id, cookie, timestamp, .. } => {
+            ControlRepr::ConnectRequest { version, client_conn_id, cookie, timestamp, crypto } => {
                 self.on_connect_request(
                     now,
                     local,
@@ -762,6 +846,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                     client_conn_id,
                     cookie,
                     timestamp,
+                    crypto,
                 );
             }
             ControlRepr::ChallengeReply { client_conn_id: id, .. }
@@ -774,8 +859,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                     self.route_control(now, to_conn_id, &from, &repr);
                 } else if let Some(&index) = self.by_client.get(&(from.clone(), from_conn_id)) {
                     // A client gave up before learning our id.
+                    let ctx = HandshakeCtx { trust: &self.trust, unix_now: None };
                     if let Some(c) = self.conns.by_index_mut(index) {
-                        c.handle_control(now, &repr);
+                        c.handle_control(now, &repr, &ctx);
                     }
                     self.touch(index);
                 } else {
@@ -790,12 +876,13 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.stats.unexpected_control += 1;
             return;
         };
+        let ctx = HandshakeCtx { trust: &self.trust, unix_now: self.unix_now(now) };
         let Some(c) = self.conns.by_index_mut(index) else { return };
         if &c.remote != from {
             self.stats.unexpected_control += 1;
             return;
         }
-        c.handle_control(now, repr);
+        c.handle_control(now, repr, &ctx);
         self.touch(index);
     }
 
@@ -836,6 +923,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         client_id: u32,
         cookie: u64,
         timestamp: u64,
+        offer: &[u8],
     ) {
         let Some(&lh) = self.listen_by_local.get(&local) else {
             self.stats.no_listener += 1;
@@ -877,6 +965,38 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.listen.get(lh.index, lh.generation).map(|l| l.config.clone()).unwrap_or_default();
         let cfg = ConnectionConfig::resolve(&[&listen_cfg, &self.config]);
         let id = self.fresh_conn_id();
+        let transport_encrypted = self.transport_encrypted.contains(&local);
+        let policy = Policy {
+            unencrypted: cfg.unencrypted,
+            allow_without_auth: cfg.allow_without_auth,
+            transport_encrypted,
+            unix_now: self.unix_now(now),
+        };
+        let answered = server_answer(
+            &mut self.rng,
+            offer,
+            &self.credentials,
+            &self.trust,
+            &policy,
+            client_id,
+            id,
+        );
+        let (answer, keys, auth) = match answered {
+            Ok(x) => x,
+            Err((reason, debug)) => {
+                // The address is proven (the cookie checked out): say why, so the client fails
+                // fast with a clear reason. No state is kept.
+                self.stats.handshake_failed += 1;
+                let reply = ControlRepr::Closed {
+                    to_conn_id: client_id,
+                    from_conn_id: 0,
+                    reason: reason.0,
+                    debug: debug.as_bytes(),
+                };
+                self.queue_control(local, from, &reply);
+                return;
+            }
+        };
         let remote = from.clone();
         let (index, _) = self.conns.insert_with(|index, generation| {
             Connection::new(
@@ -895,6 +1015,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         self.by_id.insert(id, index);
         self.by_client.insert((from, client_id), index);
         if let Some(c) = self.conns.by_index_mut(index) {
+            c.transport_encrypted = transport_encrypted;
+            c.answer = answer;
+            c.set_keys(keys, auth);
             c.on_connect_request(now, timestamp);
             c.transitions.push((ConnectionState::None, ConnectionState::Connecting));
         }

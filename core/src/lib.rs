@@ -9,6 +9,7 @@ pub mod config;
 mod conn;
 pub mod crypto;
 pub mod endpoint;
+pub mod handshake;
 pub mod identity;
 pub mod link;
 pub mod rng;

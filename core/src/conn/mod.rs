@@ -25,6 +25,9 @@ use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
 use self::stats::{Meter, Quality};
 use crate::config::{Config, ConnectionConfig};
+use crate::crypto::{Cipher, SessionKeys, TrustStore};
+use crate::handshake::{ClientHandshake, PeerAuth, Policy};
+use crate::identity::Identity;
 use crate::time::Instant;
 use crate::types::*;
 use crate::wire::{
@@ -80,15 +83,31 @@ pub(crate) enum Phase {
 /// encrypts or both sides opted into plaintext.
 #[derive(Debug)]
 pub(crate) enum Protection {
+    /// Before the handshake finished.
     None,
+    /// After it: the negotiated cipher (possibly `Null` when both sides allowed plaintext or
+    /// the transport encrypts).
+    Keys(SessionKeys),
 }
 
 impl Protection {
     fn tag_len(&self) -> usize {
         match self {
             Protection::None => 0,
+            Protection::Keys(k) => k.send.overhead(),
         }
     }
+    /// True when our own AEAD protects packets.
+    pub(crate) fn is_encrypted(&self) -> bool {
+        matches!(self, Protection::Keys(k) if k.cipher() != Cipher::Null)
+    }
+}
+
+/// What the handshake needs from the endpoint.
+#[derive(Debug)]
+pub(crate) struct HandshakeCtx<'a> {
+    pub(crate) trust: &'a TrustStore,
+    pub(crate) unix_now: Option<u64>,
 }
 
 /// A connection.
@@ -114,7 +133,14 @@ pub(crate) struct Connection<A> {
     pub(crate) protection: Protection,
     pub(crate) transport_encrypted: bool,
     pub(crate) relayed: bool,
-    pub(crate) remote_identity: Option<String>,
+    pub(crate) remote_identity: Option<Identity>,
+    pub(crate) expected_identity: Option<Identity>,
+    pub(crate) authenticated: bool,
+    pub(crate) client_hs: Option<ClientHandshake>,
+    /// Server: the crypto answer sent in every connect-OK.
+    pub(crate) answer: Vec<u8>,
+    /// Closing before the handshake finished: tell the peer with a control packet.
+    close_via_control: bool,
     phase_entered: Instant,
     last_recv: Instant,
     // Handshake.
@@ -206,6 +232,11 @@ impl<A: Clone> Connection<A> {
             transport_encrypted: false,
             relayed: false,
             remote_identity: None,
+            expected_identity: None,
+            authenticated: false,
+            client_hs: None,
+            answer: Vec::new(),
+            close_via_control: false,
             phase_entered: now,
             last_recv: now,
             cookie: None,
@@ -321,10 +352,9 @@ impl<A: Clone> Connection<A> {
                 self.end_reason = reason;
                 self.end_debug = truncate_debug(debug);
                 // Tell the other side with a control packet (no keys yet); see poll_transmit.
-                self.close_frame_pending = true;
+                self.close_via_control = true;
                 self.phase = Phase::FinWait;
                 self.phase_entered = now;
-                self.close_resend_at = Some(now);
                 false
             }
             Phase::Connected => {
@@ -360,6 +390,32 @@ impl<A: Clone> Connection<A> {
         self.close_resend_at = Some(now);
     }
 
+    /// Unauthenticated close notices are believed before keys exist, on links without our
+    /// AEAD, and until the peer has sent one authenticated packet (a client that refused our
+    /// certificate can only tell us in clear).
+    fn accepts_unauthenticated_close(&self) -> bool {
+        matches!(self.phase, Phase::Handshake | Phase::AwaitAccept)
+            || !self.protection.is_encrypted()
+            || self.recv_tracker.largest.is_none()
+    }
+
+    /// This side's handshake policy.
+    pub(crate) fn policy(&self, ctx: &HandshakeCtx<'_>) -> Policy {
+        Policy {
+            unencrypted: self.config.unencrypted,
+            allow_without_auth: self.config.allow_without_auth,
+            transport_encrypted: self.transport_encrypted,
+            unix_now: ctx.unix_now,
+        }
+    }
+
+    /// Installs the session keys and what the handshake proved about the peer.
+    pub(crate) fn set_keys(&mut self, keys: SessionKeys, auth: PeerAuth) {
+        self.protection = Protection::Keys(keys);
+        self.remote_identity = auth.identity;
+        self.authenticated = auth.authenticated;
+    }
+
     /// Server: the application accepted.
     pub(crate) fn accept(&mut self, now: Instant) -> Result<(), HandleError> {
         if self.role != Role::Server || self.phase != Phase::AwaitAccept {
@@ -384,17 +440,41 @@ impl<A: Clone> Connection<A> {
     // ---------------------------------------------------------------- receiving
 
     /// A control packet addressed to this connection.
-    pub(crate) fn handle_control(&mut self, now: Instant, repr: &ControlRepr<'_>) {
+    pub(crate) fn handle_control(
+        &mut self,
+        now: Instant,
+        repr: &ControlRepr<'_>,
+        ctx: &HandshakeCtx<'_>,
+    ) {
         match *repr {
             ControlRepr::ChallengeReply { cookie, .. }
                 if self.phase == Phase::Handshake && self.cookie.is_none() => {
                     self.cookie = Some(cookie);
                     self.next_handshake_send = now; // send the connect request at once
                 }
-            ControlRepr::ConnectOk { server_conn_id, echo_timestamp, server_delay_us, .. } => {
+            ControlRepr::ConnectOk {
+                server_conn_id, echo_timestamp, server_delay_us, crypto, ..
+            } => {
                 if self.phase != Phase::Handshake || self.cookie.is_none() {
                     return;
                 }
+                let policy = self.policy(ctx);
+                let expected = self.expected_identity;
+                let Some(hs) = self.client_hs.as_mut() else { return };
+                match hs.finish(crypto, ctx.trust, &policy, expected.as_ref(), self.local_id, server_conn_id) {
+                    Ok((keys, auth)) => self.set_keys(keys, auth),
+                    Err((reason, debug)) => {
+                        // Tell the server, which already holds state for us.
+                        self.remote_id = server_conn_id;
+                        self.close_via_control = true;
+                        self.problem(now, reason, &debug);
+                        // The server cannot read our AEAD-less close frame: the control
+                        // packet above says it instead.
+                        self.close_frame_pending = false;
+                        return;
+                    }
+                }
+                self.client_hs = None;
                 self.remote_id = server_conn_id;
                 let sent_at = Instant::from_micros(echo_timestamp);
                 if sent_at <= now && sent_at >= self.handshake_sent_at - HANDSHAKE_RETRY * 64 {
@@ -407,15 +487,13 @@ impl<A: Clone> Connection<A> {
             }
             ControlRepr::Closed { reason, debug, .. }
                 // Unauthenticated: honoured before keys exist, and on links without our AEAD.
-                if (matches!(self.phase, Phase::Handshake | Phase::AwaitAccept)
-                    || matches!(self.protection, Protection::None))
-                => {
+                if self.accepts_unauthenticated_close() =>
+            {
                     self.peer_closed(now, EndReason(reason), debug);
                 }
             ControlRepr::NoConnection { .. }
-                if (matches!(self.phase, Phase::Handshake)
-                    || matches!(self.protection, Protection::None))
-                => {
+                if self.accepts_unauthenticated_close() =>
+            {
                     if self.phase == Phase::FinWait {
                         self.phase = Phase::Dead;
                     } else {
@@ -452,6 +530,16 @@ impl<A: Clone> Connection<A> {
         }
         let payload_len = match &self.protection {
             Protection::None => datagram.len() - header_len,
+            Protection::Keys(k) => {
+                let (header, body) = datagram.split_at_mut(header_len);
+                match k.recv.open_in_place(pn, header, body) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.dropped_packets += 1;
+                        return PacketOutcome::Dropped;
+                    }
+                }
+            }
         };
         let payload = &datagram[header_len..header_len + payload_len];
         self.in_meter.record(now, datagram.len());
@@ -664,6 +752,9 @@ impl<A: Clone> Connection<A> {
 
     /// The earliest time something is due.
     pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        if self.close_via_control {
+            return Some(now);
+        }
         let mut t = Instant::FAR_FUTURE;
         let mut at = |x: Instant| t = t.min(x);
         match self.phase {
@@ -897,34 +988,26 @@ impl<A: Clone> Connection<A> {
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mtu = self.config.mtu.min(buf.len());
         let buf = &mut buf[..mtu];
+        if self.close_via_control {
+            // Closed before keys existed (or the handshake failed): one unauthenticated close.
+            self.close_via_control = false;
+            if self.phase == Phase::FinWait {
+                self.phase = Phase::Dead;
+            }
+            if self.role == Role::Client && self.cookie.is_none() {
+                return None; // the server never heard of us
+            }
+            let repr = ControlRepr::Closed {
+                to_conn_id: self.remote_id,
+                from_conn_id: self.local_id,
+                reason: self.end_reason.0,
+                debug: self.end_debug.as_bytes(),
+            };
+            return repr.emit(buf);
+        }
         match self.phase {
             Phase::Handshake => return self.poll_handshake(now, buf),
             Phase::AwaitAccept | Phase::Dead => return None,
-            Phase::FinWait
-                if self.remote_id == 0
-                    || self.sent.next_pn == 0
-                        && self.recv_tracker.largest.is_none()
-                        && self.close_frame_pending =>
-            {
-                // Closed before the handshake finished: a control packet says so.
-                if !self.close_frame_pending {
-                    return None;
-                }
-                self.close_frame_pending = false;
-                self.close_resend_at = None;
-                if self.remote_id == 0 && self.role == Role::Client && self.cookie.is_none() {
-                    self.phase = Phase::Dead;
-                    return None;
-                }
-                let repr = ControlRepr::Closed {
-                    to_conn_id: self.remote_id,
-                    from_conn_id: self.local_id,
-                    reason: self.end_reason.0,
-                    debug: self.end_debug.as_bytes(),
-                };
-                self.phase = Phase::Dead;
-                return repr.emit(buf);
-            }
             _ => {}
         }
         if self.connect_ok_pending {
@@ -937,7 +1020,7 @@ impl<A: Clone> Connection<A> {
                 server_conn_id: self.local_id,
                 echo_timestamp: self.request_timestamp,
                 server_delay_us: held,
-                crypto: &[],
+                crypto: &self.answer,
             };
             return repr.emit(buf);
         }
@@ -961,7 +1044,7 @@ impl<A: Clone> Connection<A> {
                 client_conn_id: self.local_id,
                 cookie,
                 timestamp: now.as_micros(),
-                crypto: &[],
+                crypto: self.client_hs.as_ref().map_or(&[][..], |h| &h.offer),
             },
         };
         repr.emit(buf)
@@ -991,6 +1074,13 @@ impl<A: Clone> Connection<A> {
         }
         let tag = self.protection.tag_len();
         let limit = buf.len().checked_sub(tag)?;
+        if let Protection::Keys(k) = &self.protection
+            && self.sent.next_pn >= k.cipher().packet_limit()
+        {
+            // Key updates are not implemented: end cleanly rather than reuse nonces.
+            self.problem(now, EndReason::MISC_GENERIC, "Packet limit of the session key reached");
+            return None;
+        }
         let pn = self.sent.take_pn();
         let pn_len = wire::encode_packet_number_len(pn, self.sent.largest_acked);
         let header = DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len };
@@ -1054,7 +1144,7 @@ impl<A: Clone> Connection<A> {
             return None;
         }
         let payload_end = w.len();
-        let total = self.seal(buf, header_len, payload_end);
+        let total = self.seal(pn, buf, header_len, payload_end);
         record.size = total as u32;
         record.ack_eliciting = eliciting;
         self.sent.on_sent(pn, record);
@@ -1070,9 +1160,14 @@ impl<A: Clone> Connection<A> {
         Some(total)
     }
 
-    fn seal(&mut self, _buf: &mut [u8], _header_len: usize, payload_end: usize) -> usize {
+    fn seal(&mut self, pn: u64, buf: &mut [u8], header_len: usize, payload_end: usize) -> usize {
         match &self.protection {
             Protection::None => payload_end,
+            Protection::Keys(k) => {
+                let (header, body) = buf.split_at_mut(header_len);
+                // The writer left room for the tag (limit = buffer - tag).
+                header_len + k.send.seal_in_place(pn, header, body, payload_end - header_len)
+            }
         }
     }
 
@@ -1237,10 +1332,10 @@ impl<A: Clone> Connection<A> {
             end_debug: self.end_debug.clone(),
             description,
             name: self.name.clone(),
-            encrypted: !matches!(self.protection, Protection::None),
+            encrypted: self.protection.is_encrypted(),
             transport_encrypted: self.transport_encrypted,
-            authenticated: false,
-            remote_identity: self.remote_identity.clone(),
+            authenticated: self.authenticated,
+            remote_identity: self.remote_identity.map(|i| i.to_string()),
             relayed: self.relayed,
         }
     }
