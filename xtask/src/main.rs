@@ -1,5 +1,67 @@
 //! `cargo xtask`: one entry point for every developer task.
-fn main() {
-    eprintln!("xtask: not yet written");
-    std::process::exit(2);
+//!
+//! A plain binary with no dependencies, so it compiles in seconds. Each area is a module:
+//! [`setup`] installs tools, [`mod@test`] runs the CI suite, [`mod@bench`] runs benchmarks
+//! and soaks, [`later`] holds the tasks whose subject does not exist yet, and [`util`] runs
+//! commands.
+
+mod bench;
+mod counts;
+mod later;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask: Lanewire's developer tasks
+
+USAGE: cargo xtask <COMMAND> [OPTIONS]    (cargo xtask <COMMAND> --help for details)
+
+COMMANDS:
+  setup   install what the tests need (wasm32 target, wasm-bindgen-cli, browser when needed)
+  test    setup, then fmt, clippy, native tests, wasm32 tests in Node.js, docs (what CI runs)
+  bench   run the benchmarks: core, native or all
+  soak    run the long #[ignore] soak tests in release mode
+  demo    build and serve the demo page (not yet)
+  fuzz    run the fuzz targets (not yet)";
+
+/// A subcommand that reports failure as a message.
+type Task = fn(&[String]) -> Result<(), String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{HELP}");
+        return ExitCode::from(2);
+    };
+    let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    let (task, help): (Task, &str) = match command.as_str() {
+        "-h" | "--help" | "help" => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        "test" => return test::main(rest),
+        "setup" => (setup::main, setup::HELP),
+        "bench" => (bench::bench, bench::BENCH_HELP),
+        "soak" => (bench::soak, bench::SOAK_HELP),
+        "demo" => (later::demo, later::DEMO_HELP),
+        "fuzz" => (later::fuzz, later::FUZZ_HELP),
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    if wants_help {
+        println!("{help}");
+        return ExitCode::SUCCESS;
+    }
+    match task(rest) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,85 @@
+//! `cargo xtask bench` and `cargo xtask soak`: the long-running measurements.
+
+use crate::counts;
+use crate::util::{self, cargo};
+
+/// Help for `cargo xtask bench`.
+pub(crate) const BENCH_HELP: &str = "\
+cargo xtask bench: run the benchmarks
+
+USAGE: cargo xtask bench [core|native|all]   (default: core)
+
+  core    cargo bench -p lanewire-core --features sim --bench core
+  native  the native UDP transport's benchmarks (arrive with the native crate)
+  all     every benchmark that exists";
+
+/// Help for `cargo xtask soak`.
+pub(crate) const SOAK_HELP: &str = "\
+cargo xtask soak: run the long soak tests
+
+USAGE: cargo xtask soak
+
+Runs: cargo test -p lanewire-core --features sim --release -- --ignored soak
+
+Long soaks live in lanewire-core as tests marked #[ignore] whose names contain `soak`, so
+`cargo test` skips them and this command runs only them, optimised.";
+
+/// `cargo xtask bench`.
+pub(crate) fn bench(args: &[String]) -> Result<(), String> {
+    let which = match args {
+        [] => "core",
+        [one] if ["core", "native", "all"].contains(&one.as_str()) => one.as_str(),
+        _ => return Err(format!("unexpected arguments {args:?}\n\n{BENCH_HELP}")),
+    };
+    if which == "native" {
+        return Err(native_missing());
+    }
+    bench_core()?;
+    if which == "all" {
+        println!("\nxtask bench: native benchmarks skipped: {}", native_missing());
+    }
+    Ok(())
+}
+
+fn native_missing() -> String {
+    "no native benchmarks exist yet: they arrive with the native crate".to_owned()
+}
+
+fn bench_core() -> Result<(), String> {
+    let core = util::workspace_root().join("core");
+    let manifest = std::fs::read_to_string(core.join("Cargo.toml")).unwrap_or_default();
+    let declared = manifest.split("[[bench]]").skip(1).any(|b| {
+        b.lines().any(|l| {
+            l.split_once('=').is_some_and(|(k, v)| k.trim() == "name" && v.trim() == "\"core\"")
+        })
+    });
+    let exists = declared
+        || core.join("benches/core.rs").is_file()
+        || core.join("benches/core/main.rs").is_file();
+    if !exists {
+        return Err("lanewire-core has no `core` bench target yet \
+                    (expected core/benches/core.rs or a [[bench]] named \"core\")"
+            .to_owned());
+    }
+    util::header("bench core");
+    util::run(&mut cargo(["bench", "-p", "lanewire-core", "--features", "sim", "--bench", "core"]))
+}
+
+/// `cargo xtask soak`.
+pub(crate) fn soak(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!("unexpected argument `{arg}`\n\n{SOAK_HELP}"));
+    }
+    let mut cmd =
+        cargo(["test", "-p", "lanewire-core", "--features", "sim", "--release", "--", "--ignored"]);
+    cmd.arg("soak");
+    util::header(&format!("soak: {}", util::display(&cmd)));
+    let out = util::run_captured(&mut cmd)?;
+    util::check(&cmd, out.status)?;
+    let counts = counts::parse(&out.stdout);
+    if counts.passed + counts.failed == 0 {
+        println!("\nxtask soak: no soak tests exist yet, nothing ran");
+    }
+    println!("{counts}");
+    Ok(())
+}

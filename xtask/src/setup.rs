@@ -1,0 +1,190 @@
+//! `cargo xtask setup`: installs what the tests need, idempotently, saying what it does.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{self, probe, timed};
+
+/// Help for `cargo xtask setup`.
+pub(crate) const HELP: &str = "\
+cargo xtask setup: install what the tests need (idempotent; prints each action)
+
+USAGE: cargo xtask setup
+
+Installs, when missing:
+  - the wasm32-unknown-unknown Rust target (rustup target add)
+  - wasm-bindgen-cli at exactly the version of `wasm-bindgen` in Cargo.lock
+    (cargo install --locked, retried unlocked if that fails; skipped when wasm-bindgen-test-runner already has that version)
+  - Chromium and chromedriver from apt, only when a browser test exists (a web/ or www/
+    directory at the workspace root)";
+
+/// The Rust target the core is tested on in Node.js and in browsers.
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Where Debian's Chromium keeps the real browser binary (the `/usr/bin` one is a wrapper).
+const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// What a run needs installed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Needs {
+    /// The wasm32 target and the wasm-bindgen test runner.
+    pub(crate) wasm: bool,
+    /// Chromium and chromedriver, for browser tests.
+    pub(crate) browser: bool,
+}
+
+impl Needs {
+    /// Everything the full test suite of this checkout needs.
+    pub(crate) fn all(root: &Path) -> Needs {
+        Needs { wasm: true, browser: needs_browser(root) }
+    }
+}
+
+/// Browser tests live with the web packages: a `web/` or `www/` directory means they exist.
+pub(crate) fn needs_browser(root: &Path) -> bool {
+    root.join("web").is_dir() || root.join("www").is_dir()
+}
+
+/// `cargo xtask setup`.
+pub(crate) fn main(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!("unexpected argument `{arg}`\n\n{HELP}"));
+    }
+    ensure(Needs::all(&util::workspace_root()))
+}
+
+/// Installs whatever of `needs` is missing.
+pub(crate) fn ensure(needs: Needs) -> Result<(), String> {
+    let root = util::workspace_root();
+    util::header("setup");
+    if needs.wasm {
+        ensure_wasm_target()?;
+        ensure_wasm_bindgen_cli(&root)?;
+    }
+    if needs.browser {
+        ensure_chromium()?;
+    } else {
+        println!("setup: browser: not needed (no web/ or www/ directory)");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let Some(installed) = probe("rustup", &["target", "list", "--installed"]) else {
+        println!("setup: rustup not found; assuming the {WASM_TARGET} standard library is present");
+        return Ok(());
+    };
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        println!("setup: {WASM_TARGET} target: already installed");
+        return Ok(());
+    }
+    println!("setup: {WASM_TARGET} target: installing");
+    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn ensure_wasm_bindgen_cli(root: &Path) -> Result<(), String> {
+    let lock_path = root.join("Cargo.lock");
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|e| format!("reading {}: {e}", lock_path.display()))?;
+    let Some(want) = locked_version(&lock, "wasm-bindgen")? else {
+        println!("setup: wasm-bindgen-cli: not needed (no wasm-bindgen in Cargo.lock)");
+        return Ok(());
+    };
+    // Prints e.g. `wasm-bindgen-test-runner 0.2.130`.
+    let have = probe("wasm-bindgen-test-runner", &["--version"])
+        .and_then(|v| v.split_whitespace().last().map(str::to_owned));
+    match have {
+        Some(have) if have == want => {
+            println!("setup: wasm-bindgen-cli {want}: already installed");
+            return Ok(());
+        }
+        Some(have) => println!("setup: wasm-bindgen-cli: have {have}, Cargo.lock wants {want}"),
+        None => println!("setup: wasm-bindgen-cli: not installed, Cargo.lock wants {want}"),
+    }
+    println!("setup: installing wasm-bindgen-cli {want} (compiles from source; takes minutes)");
+    let install = |locked: bool| {
+        let mut cmd = Command::new("cargo");
+        cmd.arg("install");
+        if locked {
+            cmd.arg("--locked");
+        }
+        util::run(cmd.args(["wasm-bindgen-cli", "--version", &want]))
+    };
+    let (result, took) = timed(|| {
+        install(true).or_else(|e| {
+            // The CLI's own lockfile can name a crate version the registry (or a mirror of
+            // it) does not serve; resolving afresh within semver still gives the same CLI.
+            println!("setup: {e}; retrying without --locked");
+            install(false)
+        })
+    });
+    result?;
+    println!("setup: wasm-bindgen-cli {want} installed in {}", util::fmt_duration(took));
+    Ok(())
+}
+
+/// Installs Debian's Chromium and chromedriver when the browser binary is missing.
+fn ensure_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).exists() {
+        println!("setup: chromium: already installed ({CHROMIUM})");
+        return Ok(());
+    }
+    println!("setup: chromium: installing chromium and chromium-driver with apt-get");
+    let apt = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    util::run(apt().arg("update"))?;
+    util::run(apt().args(["install", "-y", "chromium", "chromium-driver"]))
+}
+
+/// The version of package `name` in a Cargo.lock; an error when several versions are locked
+/// (the CLI must match exactly one).
+pub(crate) fn locked_version(lock: &str, name: &str) -> Result<Option<String>, String> {
+    let mut versions = Vec::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let field = |key: &str| {
+            block.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        if field("name").as_deref() == Some(name) {
+            versions.extend(field("version"));
+        }
+    }
+    match versions.len() {
+        0 => Ok(None),
+        1 => Ok(versions.pop()),
+        _ => Err(format!("Cargo.lock has several versions of {name}: {}", versions.join(", "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_locked_version() {
+        let lock = r#"
+version = 4
+
+[[package]]
+name = "wasm-bindgen-test"
+version = "0.3.80"
+
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.130"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+dependencies = [
+ "wasm-bindgen-macro",
+]
+"#;
+        assert_eq!(locked_version(lock, "wasm-bindgen").unwrap().as_deref(), Some("0.2.130"));
+        assert_eq!(locked_version(lock, "serde").unwrap(), None);
+        let twice = format!("{lock}\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.99\"\n");
+        assert!(locked_version(&twice, "wasm-bindgen").is_err());
+    }
+}

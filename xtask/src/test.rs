@@ -1,0 +1,201 @@
+//! `cargo xtask test`: the whole check suite CI runs, one timed step after another.
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use crate::counts::{self, Counts};
+use crate::setup::{self, Needs, WASM_TARGET};
+use crate::util::{self, cargo, fmt_duration, timed};
+
+/// Help for `cargo xtask test`.
+pub(crate) const HELP: &str = "\
+cargo xtask test: run setup, then every check CI runs, stopping at the first failure
+
+USAGE: cargo xtask test [--quick] [--no-wasm]
+
+Steps, in order (each printed as a header with its wall time):
+  fmt     cargo fmt --all --check
+  clippy  cargo clippy --workspace --all-targets --all-features -- -D warnings
+  test    cargo test --workspace --all-features --no-fail-fast
+  wasm    cargo test -p lanewire-core --all-features --target wasm32-unknown-unknown --no-fail-fast
+          (runner: wasm-bindgen-test-runner, tests run in Node.js)
+  doc     cargo doc --workspace --no-deps  (RUSTDOCFLAGS=-D warnings)
+
+OPTIONS:
+  --quick    only fmt and the native tests (skips clippy, wasm and doc)
+  --no-wasm  skip the wasm32 step (and installing its tools)
+  -h, --help this text
+
+Ends with a table of the steps and, as the last line, `N passed, N failed` summed over every
+`test result:` line of the cargo test runs (a test run that fails without reporting a failed
+test, e.g. a crash or a build error, counts as 1 failed). The environment (CARGO_TARGET_DIR, RUSTFLAGS, ...)
+is passed through unchanged.";
+
+/// One step of the suite.
+struct Step {
+    name: &'static str,
+    /// `None` when the step does not run, with the reason.
+    skip: Option<&'static str>,
+    /// Whether its output holds test counts.
+    counts: bool,
+    cmd: Command,
+}
+
+/// How a step ended.
+enum Outcome {
+    Passed(Duration),
+    Failed(Duration),
+    Skipped(&'static str),
+    NotReached,
+}
+
+/// `cargo xtask test`.
+pub(crate) fn main(args: &[String]) -> ExitCode {
+    let (mut quick, mut no_wasm) = (false, false);
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--no-wasm" => no_wasm = true,
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("xtask test: unexpected argument `{arg}`\n\n{HELP}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let root = util::workspace_root();
+    let wasm_skip = if quick {
+        Some("--quick")
+    } else if no_wasm {
+        Some("--no-wasm")
+    } else {
+        None
+    };
+    let needs = Needs { wasm: wasm_skip.is_none(), browser: setup::needs_browser(&root) };
+    if let Err(e) = setup::ensure(needs) {
+        eprintln!("\nxtask test: setup failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    run_steps(steps(quick.then_some("--quick"), wasm_skip))
+}
+
+fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<Step> {
+    let mut wasm = cargo(["test", "-p", "lanewire-core", "--all-features", "--target"]);
+    wasm.args([WASM_TARGET, "--no-fail-fast"]);
+    wasm.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner");
+    let mut doc = cargo(["doc", "--workspace", "--no-deps"]);
+    let rustdocflags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();
+    doc.env("RUSTDOCFLAGS", format!("{rustdocflags} -D warnings").trim_start());
+    vec![
+        Step { name: "fmt", skip: None, counts: false, cmd: cargo(["fmt", "--all", "--check"]) },
+        Step {
+            name: "clippy",
+            skip: quick,
+            counts: false,
+            cmd: cargo([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        },
+        Step {
+            name: "test",
+            skip: None,
+            counts: true,
+            cmd: cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
+        },
+        Step { name: "wasm", skip: wasm_skip, counts: true, cmd: wasm },
+        Step { name: "doc", skip: quick, counts: false, cmd: doc },
+    ]
+}
+
+fn run_steps(steps: Vec<Step>) -> ExitCode {
+    let mut total = Counts::default();
+    let mut outcomes = Vec::new();
+    let mut failure = None;
+    let count = steps.len();
+    for (i, mut step) in steps.into_iter().enumerate() {
+        if let Some(reason) = step.skip {
+            outcomes.push((step.name, Outcome::Skipped(reason)));
+            continue;
+        }
+        if failure.is_some() {
+            outcomes.push((step.name, Outcome::NotReached));
+            continue;
+        }
+        util::header(&format!("[{}/{count}] {}: {}", i + 1, step.name, util::display(&step.cmd)));
+        let (result, took) = timed(|| run_step(&mut step.cmd, step.counts));
+        let ok = match result {
+            Ok((ok, mut counts)) => {
+                if step.counts && !ok && counts.failed == 0 {
+                    // A crashed or killed test binary, or a build error, prints no failed
+                    // count: count the run as one failure so the closing line cannot read clean.
+                    println!(
+                        "<== {}: failed without reporting a failed test; counted as 1",
+                        step.name
+                    );
+                    counts.failed = 1;
+                }
+                total += counts;
+                if step.counts {
+                    let ran = if counts.runs == 0 { " (no `test result:` line found)" } else { "" };
+                    println!("<== {}: {counts}{ran}", step.name);
+                }
+                if !ok {
+                    let cmd = util::display(&step.cmd);
+                    failure = Some(format!("step `{}` failed: `{cmd}` exited non-zero", step.name));
+                }
+                ok
+            }
+            Err(e) => {
+                failure = Some(format!("step `{}` failed: {e}", step.name));
+                false
+            }
+        };
+        let verdict = if ok { "passed" } else { "FAILED" };
+        println!("<== {} {verdict} in {}", step.name, fmt_duration(took));
+        outcomes.push((step.name, if ok { Outcome::Passed(took) } else { Outcome::Failed(took) }));
+    }
+    if let Some(msg) = &failure {
+        eprintln!("\nxtask test: {msg}");
+    }
+    summary(&outcomes);
+    println!("{total}");
+    if failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Runs one step; `Ok((success, counts))`, or `Err` when it could not even start.
+fn run_step(cmd: &mut Command, with_counts: bool) -> Result<(bool, Counts), String> {
+    if with_counts {
+        let out = util::run_captured(cmd)?;
+        Ok((out.status.success(), counts::parse(&out.stdout)))
+    } else {
+        let status = cmd.status().map_err(|e| format!("could not start: {e}"))?;
+        Ok((status.success(), Counts::default()))
+    }
+}
+
+fn summary(outcomes: &[(&str, Outcome)]) {
+    println!("\n{:<8} {:>8}  result", "step", "time");
+    let mut total = Duration::ZERO;
+    for (name, outcome) in outcomes {
+        let (time, result) = match outcome {
+            Outcome::Passed(d) => (fmt_duration(*d), "pass".to_owned()),
+            Outcome::Failed(d) => (fmt_duration(*d), "FAIL".to_owned()),
+            Outcome::Skipped(why) => ("-".to_owned(), format!("skipped ({why})")),
+            Outcome::NotReached => ("-".to_owned(), "not run (earlier failure)".to_owned()),
+        };
+        if let Outcome::Passed(d) | Outcome::Failed(d) = outcome {
+            total += *d;
+        }
+        println!("{name:<8} {time:>8}  {result}");
+    }
+    println!("{:<8} {:>8}", "total", fmt_duration(total));
+}
