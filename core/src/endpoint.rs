@@ -461,6 +461,26 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         Ok(())
     }
 
+    /// Ends a connection because of a problem the driver detected (signaling failed, the
+    /// peer is unknown, no route). The application sees `ProblemDetectedLocally` with `reason`
+    /// and `debug`; the handle stays valid until it closes it.
+    pub fn fail_connection(
+        &mut self,
+        now: Instant,
+        conn: ConnectionHandle,
+        reason: EndReason,
+        debug: &str,
+    ) -> Result<(), HandleError> {
+        self.advance(now);
+        let c = self.conn_mut(conn).ok_or(HandleError::InvalidHandle)?;
+        if c.state().is_ended() {
+            return Err(HandleError::InvalidState);
+        }
+        c.problem(now, reason, debug);
+        self.touch(conn.index);
+        Ok(())
+    }
+
     /// Closes a connection and invalidates its handle. `reason` must be in the application
     /// ranges (1000-2999; 0 means [`EndReason::APP_GENERIC`]); other codes become
     /// [`EndReason::APP_MAX`] with a note in the debug text, as in the reference. With
