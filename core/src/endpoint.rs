@@ -131,9 +131,7 @@ pub struct Endpoint<A> {
     events: VecDeque<Event<A>>,
     control_out: VecDeque<(LocalId, A, Vec<u8>)>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    timer_at: HashMap<u32, Instant>,
     dirty: VecDeque<u32>,
-    is_dirty: HashMap<u32, ()>,
     send_link: Option<Link<(LocalId, A, Vec<u8>)>>,
     recv_link: Option<Link<(LocalId, A, Vec<u8>)>>,
     no_conn_tokens: f64,
@@ -164,9 +162,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             events: VecDeque::new(),
             control_out: VecDeque::new(),
             timers: BinaryHeap::new(),
-            timer_at: HashMap::new(),
             dirty: VecDeque::new(),
-            is_dirty: HashMap::new(),
             send_link: None,
             recv_link: None,
             no_conn_tokens: NO_CONNECTION_REPLIES_PER_SEC,
@@ -1087,10 +1083,14 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 break;
             }
             self.timers.pop();
-            if self.timer_at.get(&index) != Some(&t) || self.conns.generation(index) != generation {
+            if self.conns.generation(index) != generation {
                 continue; // stale entry
             }
-            self.timer_at.remove(&index);
+            let Some(c) = self.conns.by_index_mut(index) else { continue };
+            if c.timer_at != Some(t) {
+                continue; // stale entry
+            }
+            c.timer_at = None;
             due.push(index);
         }
         for index in due {
@@ -1134,7 +1134,6 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         while let Some(&index) = self.dirty.front() {
             let Some(c) = self.conns.by_index_mut(index) else {
                 self.dirty.pop_front();
-                self.is_dirty.remove(&index);
                 continue;
             };
             match c.poll_transmit(now, buf) {
@@ -1148,7 +1147,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 }
                 None => {
                     self.dirty.pop_front();
-                    self.is_dirty.remove(&index);
+                    c.in_dirty = false;
                     self.after_mutation(index);
                 }
             }
@@ -1161,8 +1160,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
-            if self.timer_at.get(&index) != Some(&at) || self.conns.generation(index) != generation
-            {
+            let live = self.conns.generation(index) == generation
+                && self.conns.by_index(index).is_some_and(|c| c.timer_at == Some(at));
+            if !live {
                 self.timers.pop();
                 continue;
             }
@@ -1189,8 +1189,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Marks a connection as possibly having something to send and refreshes its timer and
     /// events.
     fn touch(&mut self, index: u32) {
-        if self.conns.by_index(index).is_some() && self.is_dirty.insert(index, ()).is_none() {
-            self.dirty.push_back(index);
+        if let Some(c) = self.conns.by_index_mut(index) {
+            if !c.in_dirty {
+                c.in_dirty = true;
+                self.dirty.push_back(index);
+            }
         }
         self.after_mutation(index);
     }
@@ -1213,23 +1216,18 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             return;
         }
         let next = c.poll_timeout(now);
-        match next {
-            Some(t) => {
-                if self.timer_at.get(&index) != Some(&t) {
-                    self.timer_at.insert(index, t);
-                    self.timers.push(Reverse((t, index, self.conns.generation(index))));
-                }
-            }
-            None => {
-                self.timer_at.remove(&index);
+        if c.timer_at != next {
+            c.timer_at = next;
+            if let Some(t) = next {
+                self.timers.push(Reverse((t, index, self.conns.generation(index))));
             }
         }
         // Keep the heap from filling with stale entries.
         if self.timers.len() > 64 + 4 * self.conns.len() {
-            let live: Vec<_> = self
-                .timer_at
+            let conns = &self.conns;
+            let live: Vec<_> = conns
                 .iter()
-                .map(|(&i, &t)| Reverse((t, i, self.conns.generation(i))))
+                .filter_map(|(i, c)| c.timer_at.map(|t| Reverse((t, i, conns.generation(i)))))
                 .collect();
             self.timers = live.into_iter().collect();
         }
@@ -1242,8 +1240,6 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
                 self.by_client.remove(&(c.remote.clone(), c.remote_id));
             }
         }
-        self.timer_at.remove(&index);
-        self.is_dirty.remove(&index);
     }
 }
 

@@ -177,6 +177,10 @@ pub(crate) struct Connection<A> {
     ack_scratch: Vec<(u64, u64)>,
     /// Packets dropped by this connection (undecryptable, malformed, refused).
     pub(crate) dropped_packets: u64,
+    /// In the endpoint's queue of connections that may have something to send.
+    pub(crate) in_dirty: bool,
+    /// The time this connection's entry in the endpoint's timer heap is for.
+    pub(crate) timer_at: Option<Instant>,
     /// Datagrams refused because the receive queue was full.
     pub(crate) refused_packets: u64,
 }
@@ -267,6 +271,8 @@ impl<A: Clone> Connection<A> {
             remote_quality: None,
             ack_scratch: Vec::new(),
             dropped_packets: 0,
+            in_dirty: false,
+            timer_at: None,
             refused_packets: 0,
         }
     }
@@ -1180,9 +1186,17 @@ impl<A: Clone> Connection<A> {
     ) -> bool {
         let mut wrote = false;
         // Retransmissions first, highest priority lane first.
-        let mut order: Vec<usize> = (0..self.send_lanes.len()).collect();
-        order.sort_by_key(|&i| self.send_lanes[i].priority);
-        for &i in &order {
+        // Lanes in priority order; with one lane (the common case) no sorting or allocation.
+        let order = [0usize; 1];
+        let mut many = Vec::new();
+        let lanes: &[usize] = if self.send_lanes.len() == 1 {
+            &order[..]
+        } else {
+            many.extend(0..self.send_lanes.len());
+            many.sort_by_key(|&i| self.send_lanes[i].priority);
+            &many
+        };
+        for &i in lanes {
             while self.send_lanes[i].has_retransmit()
                 && usize::from(record.nsegs) < MAX_SEGS_PER_PACKET
             {
