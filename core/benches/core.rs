@@ -7,6 +7,10 @@
 //! converted to the core's [`Instant`], because pacing is real-time based; the send rate is
 //! set to its maximum so that the pacer is not what is measured.
 //!
+//! Each workload runs twice: with the default packet protection (AES-256-GCM, a 16-byte tag on
+//! every packet) and in plaintext (`Unencrypted` = 3 on both ends), to separate the protocol's
+//! cost from the cipher's.
+//!
 //! Run with `cargo bench -p lanewire-core --features sim --bench core`. Each workload runs for
 //! [`DURATION`] (or the seconds in `LANEWIRE_BENCH_SECS`) after a short warm-up. CPU time comes
 //! from `/proc/thread-self/schedstat` where it exists (Linux), else it is the wall time (the
@@ -87,9 +91,11 @@ fn run_timers(now: Instant, ep: &mut Endpoint<Addr>) {
 }
 
 impl Bench {
-    fn new() -> Bench {
+    fn new(encrypted: bool) -> Bench {
         let mut g = Config::new();
         let set = |g: &mut Config, k, v| g.set_i32(k, v).expect("value in range");
+        // 3: plaintext required (both ends, so the handshake agrees on the Null cipher).
+        set(&mut g, ConfigKey::Unencrypted, if encrypted { 0 } else { 3 });
         set(&mut g, ConfigKey::SendRateMin, i32::MAX);
         set(&mut g, ConfigKey::SendRateMax, i32::MAX);
         // Room for several 512 KiB messages on both sides of the connection.
@@ -192,6 +198,7 @@ struct Workload {
     name: &'static str,
     size: usize,
     flags: SendFlags,
+    encrypted: bool,
 }
 
 /// What one workload delivered while measured.
@@ -232,31 +239,39 @@ fn main() {
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .map_or(DURATION, Duration::from_secs_f64);
-    let workloads = [
-        Workload { name: "64 B unreliable", size: 64, flags: SendFlags::UNRELIABLE },
-        Workload { name: "64 B reliable", size: 64, flags: SendFlags::RELIABLE },
-        Workload { name: "512 KiB reliable", size: 512 * 1024, flags: SendFlags::RELIABLE },
+    let shapes = [
+        ("64 B unreliable", 64, SendFlags::UNRELIABLE),
+        ("64 B reliable", 64, SendFlags::RELIABLE),
+        ("512 KiB reliable", 512 * 1024, SendFlags::RELIABLE),
     ];
+    let workloads: Vec<Workload> = [true, false]
+        .into_iter()
+        .flat_map(|encrypted| {
+            shapes.iter().map(move |&(name, size, flags)| Workload { name, size, flags, encrypted })
+        })
+        .collect();
     let cpu_source = if thread_cpu_ns().is_some() { "thread CPU time" } else { "wall time" };
     println!(
         "lanewire-core: one thread, two endpoints back to back, unimpaired, {duration:?} each"
     );
     println!("(CPU figures from {cpu_source}; MB = 10^6 bytes)\n");
     println!(
-        "{:<18} {:>12} {:>10} {:>12} {:>12} {:>10} {:>9}",
-        "workload", "msgs/s", "MB/s", "CPU ns/msg", "msgs/CPU-s", "pkts/s", "msgs/pkt"
+        "{:<18} {:<9} {:>11} {:>9} {:>11} {:>11} {:>9} {:>8}",
+        "workload", "cipher", "msgs/s", "MB/s", "CPU ns/msg", "msgs/CPU-s", "pkts/s", "msgs/pkt"
     );
     let mut verdicts = String::new();
     for w in &workloads {
-        if !filter.is_empty() && !filter.iter().any(|f| w.name.contains(f.as_str())) {
+        let cipher = if w.encrypted { "aes-gcm" } else { "plaintext" };
+        let label = format!("{} {cipher}", w.name);
+        if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
             continue;
         }
         // A fresh connection per workload, so that no queue carries over.
-        let mut b = Bench::new();
+        let mut b = Bench::new(w.encrypted);
         let s = b.run(w, WARMUP, duration);
         let pkts_per_sec = s.datagrams as f64 / s.wall.as_secs_f64();
         println!(
-            "{:<18} {:>12.0} {:>10.1} {:>12.1} {:>12.0} {:>10.0} {:>9.1}",
+            "{:<18} {cipher:<9} {:>11.0} {:>9.1} {:>11.1} {:>11.0} {:>9.0} {:>8.1}",
             w.name,
             s.msgs_per_sec(),
             s.bytes_per_sec() / 1e6,
@@ -279,7 +294,7 @@ fn main() {
         };
         let _ = writeln!(
             verdicts,
-            "{:<18} {value:>6.2} {unit} (target >= {target:.0}): {}",
+            "{:<18} {cipher:<9} {value:>6.2} {unit} (target >= {target:.0}): {}",
             w.name,
             if ok { "meets target" } else { "BELOW TARGET" }
         );

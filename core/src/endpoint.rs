@@ -123,8 +123,9 @@ pub struct Endpoint<A> {
     conns: Slab<Connection<A>>,
     /// Our connection id → slab index.
     by_id: HashMap<u32, u32>,
-    /// (client address, client id) → slab index of server-side connections.
-    by_client: HashMap<(A, u32), u32>,
+    /// (peer address, peer's connection id) → slab index: for server-side connections from
+    /// the handshake, for client-side ones once the server's id is known.
+    by_remote: HashMap<(A, u32), u32>,
     listen: Slab<ListenSocket>,
     listen_by_local: HashMap<LocalId, ListenSocketHandle>,
     groups: Slab<PollGroup>,
@@ -155,7 +156,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             cookie_key,
             conns: Slab::default(),
             by_id: HashMap::new(),
-            by_client: HashMap::new(),
+            by_remote: HashMap::new(),
             listen: Slab::default(),
             listen_by_local: HashMap::new(),
             groups: Slab::default(),
@@ -529,6 +530,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         self.advance(now);
         let c = self.conn_mut(conn).ok_or(SendError::InvalidHandle)?;
         let n = c.send(now, data, flags, lane)?;
+        if c.in_dirty {
+            // Already queued for poll_transmit, which refreshes its timer when it drains it.
+            return Ok(n);
+        }
         self.touch(conn.index);
         Ok(n)
     }
@@ -873,8 +878,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             | ControlRepr::NoConnection { to_conn_id, from_conn_id } => {
                 if to_conn_id != 0 {
                     self.route_control(now, to_conn_id, &from, &repr);
-                } else if let Some(&index) = self.by_client.get(&(from.clone(), from_conn_id)) {
-                    // A client gave up before learning our id.
+                } else if let Some(&index) = self.by_remote.get(&(from.clone(), from_conn_id)) {
+                    // A client gave up before learning our id, or a server that lost our
+                    // connection answers the id we used.
                     let ctx = HandshakeCtx { trust: &self.trust, unix_now: None };
                     if let Some(c) = self.conns.by_index_mut(index) {
                         c.handle_control(now, &repr, &ctx);
@@ -899,6 +905,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             return;
         }
         c.handle_control(now, repr, &ctx);
+        if c.role == Role::Client && c.remote_id != 0 {
+            let key = (c.remote.clone(), c.remote_id);
+            self.by_remote.entry(key).or_insert(index);
+        }
         self.touch(index);
     }
 
@@ -961,7 +971,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.stats.bad_cookie += 1;
             return;
         }
-        if let Some(&index) = self.by_client.get(&(from.clone(), client_id)) {
+        if let Some(&index) = self.by_remote.get(&(from.clone(), client_id)) {
             if let Some(c) = self.conns.by_index_mut(index) {
                 c.on_connect_request(now, timestamp);
             }
@@ -1029,7 +1039,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             )
         });
         self.by_id.insert(id, index);
-        self.by_client.insert((from, client_id), index);
+        self.by_remote.insert((from, client_id), index);
         if let Some(c) = self.conns.by_index_mut(index) {
             c.transport_encrypted = transport_encrypted;
             c.answer = answer;
@@ -1189,11 +1199,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Marks a connection as possibly having something to send and refreshes its timer and
     /// events.
     fn touch(&mut self, index: u32) {
-        if let Some(c) = self.conns.by_index_mut(index) {
-            if !c.in_dirty {
-                c.in_dirty = true;
-                self.dirty.push_back(index);
-            }
+        if let Some(c) = self.conns.by_index_mut(index)
+            && !c.in_dirty
+        {
+            c.in_dirty = true;
+            self.dirty.push_back(index);
         }
         self.after_mutation(index);
     }
@@ -1236,8 +1246,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     fn free(&mut self, index: u32) {
         if let Some(c) = self.conns.remove(index) {
             self.by_id.remove(&c.local_id);
-            if c.role == Role::Server {
-                self.by_client.remove(&(c.remote.clone(), c.remote_id));
+            let key = (c.remote.clone(), c.remote_id);
+            if self.by_remote.get(&key) == Some(&index) {
+                self.by_remote.remove(&key);
             }
         }
     }

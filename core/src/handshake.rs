@@ -15,7 +15,7 @@
 //!
 //! Session keys are HKDF-SHA256 of the X25519 secret, salted with the SHA-256 transcript of
 //! both blobs and bound to both connection ids and the cipher (see
-//! [`derive_session_keys`](crate::crypto::derive_session_keys)). A certificate proves that the
+//! [`crate::crypto::derive_session_keys`]). A certificate proves that the
 //! key share came from the holder of a CA-signed identity key, so a man in the middle without
 //! that key cannot complete an authenticated handshake: it can relay the certificate, but not
 //! sign its own share with it.

@@ -358,3 +358,18 @@ both! {
         assert!(text.contains("ping") && text.contains("lane 0"), "{text}");
     }
 }
+
+both! {
+    fn restarted_server_is_noticed_at_once() {
+        let mut p = connected_pair(13, LinkConfig { latency: Duration::from_millis(10), ..LinkConfig::ideal() }, Config::new());
+        let (c, s, cc) = (p.client, p.server, p.client_conn);
+        // The server process restarts: a fresh endpoint at the same address knows nothing.
+        p.world.nodes[s.0 as usize] = lanewire_core::Endpoint::new(Config::new(), [9; 32]);
+        let start = p.world.now;
+        let now = p.world.now;
+        p.world.node(c).send(now, cc, b"anyone there?", SendFlags::RELIABLE_NO_NAGLE).unwrap();
+        assert!(p.world.run_until(Duration::from_secs(5), |w| w.node(c).connection_info(cc).unwrap().state == ConnectionState::ClosedByPeer));
+        assert!(p.world.now - start < Duration::from_secs(1), "took {:?}", p.world.now - start);
+        assert_eq!(p.world.node(c).connection_info(cc).unwrap().end_reason, EndReason::MISC_PEER_SENT_NO_CONNECTION);
+    }
+}

@@ -70,8 +70,10 @@ impl RecvTracker {
             self.ranges.drop_first();
             self.floor = self.ranges.first().map_or(self.floor, |r| r.start);
         }
-        self.ack_pending = true;
         if ack_eliciting {
+            // Packets that ask for no ack (pure acks) get none: acking them would make two
+            // idle peers ack each other forever.
+            self.ack_pending = true;
             self.unacked_eliciting += 1;
             // Out-of-order arrival is loss evidence for the sender: tell it at once.
             let deadline =

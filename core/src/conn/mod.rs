@@ -497,9 +497,11 @@ impl<A: Clone> Connection<A> {
             {
                     self.peer_closed(now, EndReason(reason), debug);
                 }
-            ControlRepr::NoConnection { .. }
-                if self.accepts_unauthenticated_close() =>
-            {
+            // Honoured whenever it names our ids and comes from the peer's address (the
+            // endpoint checked both): after a server restart the client learns at once
+            // instead of timing out. An off-path attacker would have to guess a random 32-bit
+            // id; an on-path one can cut the connection anyway.
+            ControlRepr::NoConnection { .. } => {
                     if self.phase == Phase::FinWait {
                         self.phase = Phase::Dead;
                     } else {
@@ -790,7 +792,11 @@ impl<A: Clone> Connection<A> {
                 if let Some(n) = self.nagle_deadline
                     && self.send_lanes.iter().any(|l| l.has_new())
                 {
-                    at(n.max(self.pacer.next_send_time(now)));
+                    // A full packet's worth waits only for the pacer, not for Nagle.
+                    let room =
+                        self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len());
+                    let due = if self.pending_bytes() >= room { now } else { n };
+                    at(due.max(self.pacer.next_send_time(now)));
                 }
                 if self.ping_pending || self.close_frame_pending {
                     at(now);
@@ -1137,12 +1143,13 @@ impl<A: Clone> Connection<A> {
         }
         if eliciting {
             self.ping_pending = false;
-            // Tell the peer which of our packets it may stop acking.
-            let lowest = self.sent.lowest_needed().min(pn);
-            if lowest != self.last_stop_waiting_sent && w.remaining() > wire::varint::MAX_LEN {
-                let _ = (Frame::StopWaiting { delta: pn - lowest }).emit(&mut w);
-                self.last_stop_waiting_sent = lowest;
-            }
+        }
+        // Tell the peer which of our packets it may stop acking (every packet may carry it:
+        // a side that only sends acks needs none back, and says so).
+        let lowest = self.sent.lowest_needed().min(pn);
+        if lowest != self.last_stop_waiting_sent && w.remaining() > wire::varint::MAX_LEN {
+            let _ = (Frame::StopWaiting { delta: pn - lowest }).emit(&mut w);
+            self.last_stop_waiting_sent = lowest;
         }
         if w.len() == header_len {
             // Nothing fit after all (tiny MTU): give the packet number back.
@@ -1201,7 +1208,11 @@ impl<A: Clone> Connection<A> {
                 && usize::from(record.nsegs) < MAX_SEGS_PER_PACKET
             {
                 let lane = i as u16;
-                let Some(max) = room_for_reliable(w.remaining(), lane) else { break };
+                let Some(max) =
+                    room_for_reliable(w.remaining(), lane, self.send_lanes[i].stream_end())
+                else {
+                    break;
+                };
                 let Some((off, len)) = self.send_lanes[i].take_retransmit(max as u64) else {
                     break;
                 };
@@ -1219,7 +1230,11 @@ impl<A: Clone> Connection<A> {
             let lane = i as u16;
             let before = w.len();
             if self.send_lanes[i].next_is_reliable() {
-                let Some(max) = room_for_reliable(w.remaining(), lane) else { break };
+                let Some(max) =
+                    room_for_reliable(w.remaining(), lane, self.send_lanes[i].stream_end())
+                else {
+                    break;
+                };
                 let Some((off, len)) = self.send_lanes[i].take_new_reliable(max as u64) else {
                     break;
                 };
@@ -1276,11 +1291,7 @@ impl<A: Clone> Connection<A> {
                 if hdr.write(w).is_none() {
                     break;
                 }
-                let start = w.len();
-                if w.zeros(len).is_none() {
-                    break;
-                }
-                let dst = &mut w.buffer_mut()[start..start + len];
+                let Some(dst) = w.reserve(len) else { break };
                 self.send_lanes[i].take_unreliable(chunk, dst);
             }
             let sent = (w.len() - before) as u64;
@@ -1305,12 +1316,11 @@ impl<A: Clone> Connection<A> {
             self.send_lanes[lane].on_lost(off, len);
             return;
         }
-        let start = w.len();
-        if w.zeros(len as usize).is_none() {
+        let Some(dst) = w.reserve(len as usize) else {
             self.send_lanes[lane].on_lost(off, len);
             return;
-        }
-        self.send_lanes[lane].copy_stream(off, &mut w.buffer_mut()[start..start + len as usize]);
+        };
+        self.send_lanes[lane].copy_stream(off, dst);
         let i = usize::from(record.nsegs);
         record.segs[i] = SegRef { lane: l, len: len as u32, offset: off };
         record.nsegs += 1;
@@ -1503,9 +1513,12 @@ impl<A: Clone> Connection<A> {
 }
 
 /// The largest reliable segment that fits in `room` bytes for `lane`.
-fn room_for_reliable(room: usize, lane: u16) -> Option<usize> {
-    // Worst-case header: type, lane varint, 9-byte offset varint, 3-byte length varint.
-    let hdr = 1 + wire::varint::len(u64::from(lane)) + 9 + 3;
+fn room_for_reliable(room: usize, lane: u16, max_offset: u64) -> Option<usize> {
+    // Header: type, lane, offset (at most the stream's end) and a length of at most `room`.
+    let hdr = 1
+        + wire::varint::len(u64::from(lane))
+        + wire::varint::len(max_offset)
+        + wire::varint::len(room as u64);
     let n = room.checked_sub(hdr)?;
     (n >= 1 && room >= MIN_SEGMENT_ROOM).then_some(n)
 }

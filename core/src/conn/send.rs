@@ -69,7 +69,7 @@ impl SendLane {
         }
     }
 
-    fn stream_end(&self) -> u64 {
+    pub(crate) fn stream_end(&self) -> u64 {
         self.stream_base + self.stream.len() as u64
     }
 

@@ -194,6 +194,14 @@ impl<'a> Writer<'a> {
         self.pos += s.len();
         Some(())
     }
+    /// Reserves the next `n` bytes and returns them for the caller to fill (contents are
+    /// whatever the buffer held: the caller overwrites all of them).
+    pub fn reserve(&mut self, n: usize) -> Option<&mut [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let dst = self.buf.get_mut(self.pos..end)?;
+        self.pos = end;
+        Some(dst)
+    }
     /// Writes `n` zero bytes.
     pub fn zeros(&mut self, n: usize) -> Option<()> {
         let dst = self.buf.get_mut(self.pos..self.pos.checked_add(n)?)?;
