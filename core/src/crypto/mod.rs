@@ -40,7 +40,12 @@
 //! detect at run time, so AES-256-GCM is faster where our packets are actually sealed. It is
 //! also what GNS uses (cipher code 2). Without AES instructions (wasm32, old ARM) the crates
 //! fall back to constant-time software that is several times slower than ChaCha20 would be;
-//! in the browser DTLS already protects the data channel, so that path matters little. The cost is a usage limit, [`Cipher::packet_limit`] (2^28 packets per key),
+//! in the browser DTLS already protects the data channel, so that path matters little.
+//!
+//! Natively the AES-256-GCM code is `ring`'s assembly rather than the `aes-gcm` crate measured
+//! above: it interleaves AES and GHASH and measured 2.9 GB/s per direction for 1280-byte
+//! packets on a loaded machine (seal + open 891 ns), which lifted the core's encrypted bulk
+//! benchmark from 0.46 to 0.62 GB/s per core. The `aes-gcm` crate remains the wasm32 backend. The cost is a usage limit, [`Cipher::packet_limit`] (2^28 packets per key),
 //! that the connection layer must respect; ChaCha20-Poly1305 can be added later as cipher code 3
 //! if a target without AES instructions matters.
 //!
