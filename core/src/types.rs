@@ -306,6 +306,12 @@ pub struct QuickStatus {
     pub sent_unacked_reliable: usize,
     /// Estimated time until what is queued now is sent.
     pub queue_time: Duration,
+    /// Packets sent on this connection so far.
+    pub packets_sent: u64,
+    /// Of those, packets declared lost (by ack gaps or timeout).
+    pub packets_lost: u64,
+    /// Reliable bytes sent again after a loss.
+    pub bytes_retransmitted: u64,
     /// Per lane.
     pub lanes: Vec<LaneStatus>,
 }

@@ -183,6 +183,8 @@ pub(crate) struct Connection<A> {
     pub(crate) timer_at: Option<Instant>,
     /// Datagrams refused because the receive queue was full.
     pub(crate) refused_packets: u64,
+    /// Reliable bytes sent again after a loss.
+    bytes_retransmitted: u64,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -274,6 +276,7 @@ impl<A: Clone> Connection<A> {
             in_dirty: false,
             timer_at: None,
             refused_packets: 0,
+            bytes_retransmitted: 0,
         }
     }
 
@@ -1216,6 +1219,7 @@ impl<A: Clone> Connection<A> {
                 let Some((off, len)) = self.send_lanes[i].take_retransmit(max as u64) else {
                     break;
                 };
+                self.bytes_retransmitted += len;
                 self.write_reliable(w, record, i, off, len);
                 wrote = true;
             }
@@ -1390,6 +1394,9 @@ impl<A: Clone> Connection<A> {
             pending_reliable,
             sent_unacked_reliable: lanes.iter().map(|l| l.sent_unacked_reliable).sum(),
             queue_time: self.pacer.time_for(pending_reliable + pending_unreliable),
+            packets_sent: self.sent.next_pn,
+            packets_lost: self.sent.lost_packets,
+            bytes_retransmitted: self.bytes_retransmitted,
             lanes,
         }
     }
