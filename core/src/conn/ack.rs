@@ -203,6 +203,8 @@ pub(crate) struct AckOutcome {
     pub(crate) newly_acked: u32,
     pub(crate) acked_bytes: u64,
     pub(crate) close_acked: bool,
+    /// Size of the largest packet newly acked.
+    pub(crate) max_acked_size: u32,
 }
 
 /// Packets we sent that are not yet acked or declared lost, indexed by packet number.
@@ -308,6 +310,7 @@ impl SentPackets {
                 out.newly_acked += 1;
                 out.acked_bytes += u64::from(size);
                 out.close_acked |= close;
+                out.max_acked_size = out.max_acked_size.max(size);
                 if pn == largest && eliciting {
                     rtt_sample = Some(now - time);
                 }

@@ -49,6 +49,17 @@ pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const FIN_WAIT: Duration = Duration::from_secs(5);
 /// A `NO_DELAY` message is dropped if what is queued before it needs longer than this.
 pub(crate) const NO_DELAY_MAX_QUEUE: Duration = Duration::from_millis(20);
+/// Packet size after a black hole is suspected: the minimum path MTU QUIC requires of every
+/// IPv4 and IPv6 path (RFC 9000 section 14), so it passes where 1300 does not (VPNs, tunnels).
+pub(crate) const FALLBACK_MTU: usize = 1200;
+/// Consecutive retransmission timeouts without any ack after which full-size packets are
+/// assumed to vanish on the path (an MTU black hole) and packets shrink to [`FALLBACK_MTU`].
+const BLACK_HOLE_RTOS: u32 = 3;
+/// The same conclusion from this many packets larger than [`FALLBACK_MTU`] declared lost in a
+/// row with none of that size acked in between, while smaller ones get through. At 20 %
+/// random loss that happens by chance with probability 0.2^10 ≈ 10^-7 per run; a false alarm
+/// only costs 8 % of packet size.
+const BLACK_HOLE_LARGE_LOSSES: u32 = 10;
 /// Segments are not started in less room than this.
 const MIN_SEGMENT_ROOM: usize = 8;
 /// Largest data packet header: flags, connection id, 8-byte packet number.
@@ -185,6 +196,10 @@ pub(crate) struct Connection<A> {
     pub(crate) refused_packets: u64,
     /// Reliable bytes sent again after a loss.
     bytes_retransmitted: u64,
+    /// Full-size packets seemed to vanish: send at most [`FALLBACK_MTU`] from now on.
+    mtu_fallback: bool,
+    /// Packets above [`FALLBACK_MTU`] lost in a row with none of them acked.
+    large_lost_run: u32,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -277,6 +292,8 @@ impl<A: Clone> Connection<A> {
             timer_at: None,
             refused_packets: 0,
             bytes_retransmitted: 0,
+            mtu_fallback: false,
+            large_lost_run: 0,
         }
     }
 
@@ -406,6 +423,11 @@ impl<A: Clone> Connection<A> {
         matches!(self.phase, Phase::Handshake | Phase::AwaitAccept)
             || !self.protection.is_encrypted()
             || self.recv_tracker.largest.is_none()
+    }
+
+    /// The packet size in use: the configured MTU, or less after a black hole.
+    fn mtu(&self) -> usize {
+        if self.mtu_fallback { self.config.mtu.min(FALLBACK_MTU) } else { self.config.mtu }
     }
 
     /// This side's handshake policy.
@@ -729,6 +751,9 @@ impl<A: Clone> Connection<A> {
         if out.newly_acked > 0 {
             self.cc.on_ack(now, out.acked_bytes, self.sent.rtt.get());
         }
+        if out.max_acked_size as usize > FALLBACK_MTU {
+            self.large_lost_run = 0;
+        }
         if out.close_acked && self.phase == Phase::FinWait {
             self.phase = Phase::Dead;
         }
@@ -742,8 +767,10 @@ impl<A: Clone> Connection<A> {
         let lanes = &mut self.send_lanes;
         let mut lost = 0u64;
         let mut close_lost = false;
+        let mut large = 0;
         self.sent.detect_lost(now, |p| {
             lost += 1;
+            large += u32::from(p.size as usize > FALLBACK_MTU);
             close_lost |= p.has_close;
             for s in p.segs() {
                 if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
@@ -756,6 +783,15 @@ impl<A: Clone> Connection<A> {
         }
         if lost > 0 {
             self.cc.on_loss(now, lost);
+        }
+        self.note_large_losses(large);
+    }
+
+    fn note_large_losses(&mut self, large: u32) {
+        self.large_lost_run += large;
+        if self.large_lost_run >= BLACK_HOLE_LARGE_LOSSES && !self.mtu_fallback {
+            // Full-size packets vanish on this path: small ones may pass.
+            self.mtu_fallback = true;
         }
     }
 
@@ -796,8 +832,7 @@ impl<A: Clone> Connection<A> {
                     && self.send_lanes.iter().any(|l| l.has_new())
                 {
                     // A full packet's worth waits only for the pacer, not for Nagle.
-                    let room =
-                        self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len());
+                    let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
                     let due = if self.pending_bytes() >= room { now } else { n };
                     at(due.max(self.pacer.next_send_time(now)));
                 }
@@ -878,8 +913,10 @@ impl<A: Clone> Connection<A> {
         let lanes = &mut self.send_lanes;
         let mut close_lost = false;
         let mut lost = 0;
+        let mut large = 0;
         let rto = self.sent.on_loss_timer(now, |p| {
             lost += 1;
+            large += u32::from(p.size as usize > FALLBACK_MTU);
             close_lost |= p.has_close;
             for s in p.segs() {
                 if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
@@ -892,6 +929,11 @@ impl<A: Clone> Connection<A> {
         }
         if close_lost {
             self.close_frame_pending = true;
+        }
+        self.note_large_losses(large);
+        if rto && self.sent.rto_count >= BLACK_HOLE_RTOS && !self.mtu_fallback {
+            // Nothing at all is acked any more: small packets may pass where full ones vanish.
+            self.mtu_fallback = true;
         }
         if rto && !self.send_lanes.iter().any(|l| l.has_retransmit()) && !self.close_frame_pending {
             // Nothing to resend: probe so the peer acks and the RTT stays known.
@@ -1001,7 +1043,7 @@ impl<A: Clone> Connection<A> {
 
     /// Writes the next packet for this connection into `buf`, if any is due.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let mtu = self.config.mtu.min(buf.len());
+        let mtu = self.mtu().min(buf.len());
         let buf = &mut buf[..mtu];
         if self.close_via_control {
             // Closed before keys existed (or the handshake failed): one unauthenticated close.
@@ -1074,7 +1116,7 @@ impl<A: Clone> Connection<A> {
         let mut want_data = false;
         if sending_data {
             let retx = self.send_lanes.iter().any(|l| l.has_retransmit());
-            let room = self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len());
+            let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
             let nagle_ok =
                 self.nagle_deadline.is_some_and(|d| d <= now) || self.pending_bytes() >= room;
             let new = nagle_ok && self.send_lanes.iter().any(|l| l.has_new());
@@ -1270,7 +1312,7 @@ impl<A: Clone> Connection<A> {
                     // Only fragment a message that cannot fit a packet of its own; otherwise wait
                     // for the next packet so small messages stay whole.
                     let fresh_room =
-                        self.config.mtu.saturating_sub(MAX_HEADER + self.protection.tag_len() + 32);
+                        self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len() + 32);
                     if c.offset == 0
                         && whole_left + hdr_whole <= fresh_room
                         && w.len() > MAX_HEADER + 8
