@@ -61,7 +61,7 @@ impl RecvTracker {
             Some(l) => pn != l + 1,
             None => pn != 0,
         };
-        self.ranges.insert(pn..pn + 1);
+        self.ranges.insert(pn..pn.saturating_add(1));
         if self.largest.is_none_or(|l| pn > l) {
             self.largest = Some(pn);
             self.largest_time = now;

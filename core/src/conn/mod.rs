@@ -60,6 +60,8 @@ const BLACK_HOLE_RTOS: u32 = 3;
 /// random loss that happens by chance with probability 0.2^10 ≈ 10^-7 per run; a false alarm
 /// only costs 8 % of packet size.
 const BLACK_HOLE_LARGE_LOSSES: u32 = 10;
+/// Largest packet number accepted (2^62, as QUIC).
+const MAX_PACKET_NUMBER: u64 = 1 << 62;
 /// Segments are not started in less room than this.
 const MIN_SEGMENT_ROOM: usize = 8;
 /// Largest data packet header: flags, connection id, 8-byte packet number.
@@ -557,7 +559,9 @@ impl<A: Clone> Connection<A> {
             return PacketOutcome::Dropped;
         }
         let pn = wire::decode_packet_number(self.recv_tracker.largest, truncated_pn, pn_len);
-        if self.recv_tracker.is_duplicate(pn) {
+        // Packet numbers stay below 2^62 (RFC 9000's bound; an honest sender would need
+        // millennia to get there): anything above is hostile and would overflow the trackers.
+        if pn >= MAX_PACKET_NUMBER || self.recv_tracker.is_duplicate(pn) {
             self.dropped_packets += 1;
             return PacketOutcome::Dropped;
         }
@@ -618,6 +622,11 @@ impl<A: Clone> Connection<A> {
                     }
                 }
             }
+        }
+        // One reassembly budget for the whole connection: however the peer spreads data over
+        // lanes, what it makes us hold stays within the window.
+        if has_data && self.reassembly_bytes() > window {
+            fits = false;
         }
         if segments > self.config.recv_max_segments_per_packet {
             self.dropped_packets += 1;
@@ -1546,6 +1555,11 @@ impl<A: Clone> Connection<A> {
             );
         }
         s
+    }
+
+    /// Bytes held for reassembly (reliable streams and unreliable fragments).
+    fn reassembly_bytes(&self) -> usize {
+        self.recv_lanes.iter().map(|l| l.buffered()).sum::<usize>() + self.unreliable.buffered()
     }
 
     /// Bytes of memory this connection holds in buffers (for accounting and tests).

@@ -23,6 +23,12 @@ enum Parser {
     Body { num: u64, data: Vec<u8>, need: usize },
 }
 
+/// Out-of-order pieces held per lane at most; beyond it packets with more are refused (not
+/// acked) until the gap fills. 1024 pieces cover a 1.3 MB window of full-size segments.
+pub(crate) const MAX_OOO_PIECES: usize = 1024;
+/// What each held piece costs besides its bytes (map node and vector header), for accounting.
+const PIECE_OVERHEAD: usize = 64;
+
 /// A message completed by the receive side: (number, bytes).
 pub(crate) type Completed = (u64, Vec<u8>);
 
@@ -52,11 +58,15 @@ impl RecvLane {
     /// True if a segment at `offset` of `len` bytes fits the reassembly window.
     pub(crate) fn fits(&self, offset: u64, len: usize, window: usize) -> bool {
         offset.saturating_add(len as u64) <= self.next_offset.saturating_add(window as u64)
+            && self.ooo.len() < MAX_OOO_PIECES
     }
 
     /// Bytes held out of order.
+    /// Bytes held, counting each out-of-order piece's bookkeeping too, so many tiny pieces
+    /// cannot hide behind a small byte count.
     pub(crate) fn buffered(&self) -> usize {
         self.ooo_bytes
+            + self.ooo.len() * PIECE_OVERHEAD
             + if let Parser::Body { data, .. } = &self.parser { data.capacity() } else { 0 }
     }
 
@@ -73,16 +83,9 @@ impl RecvLane {
             return Ok(()); // all duplicate
         }
         if offset > self.next_offset {
-            // Out of order: keep it unless an equal or longer piece is already held there.
-            match self.ooo.get(&offset) {
-                Some(held) if held.len() >= data.len() => {}
-                _ => {
-                    if let Some(old) = self.ooo.insert(offset, data.to_vec()) {
-                        self.ooo_bytes -= old.len();
-                    }
-                    self.ooo_bytes += data.len();
-                }
-            }
+            // Out of order: keep only the bytes no held piece covers, so what is held never
+            // exceeds the window however the peer overlaps its segments.
+            self.hold(offset, data);
             return Ok(());
         }
         let skip = (self.next_offset - offset) as usize;
@@ -102,6 +105,38 @@ impl RecvLane {
             }
         }
         Ok(())
+    }
+
+    fn hold(&mut self, mut offset: u64, mut data: &[u8]) {
+        // Trim the front against the piece before.
+        if let Some((&po, piece)) = self.ooo.range(..=offset).next_back() {
+            let pend = po + piece.len() as u64;
+            if pend >= offset + data.len() as u64 {
+                return; // wholly covered
+            }
+            if pend > offset {
+                data = &data[(pend - offset) as usize..];
+                offset = pend;
+            }
+        }
+        let end = offset + data.len() as u64;
+        // Remove pieces wholly inside, trim the back against the first that sticks out.
+        let inside: Vec<u64> = self.ooo.range(offset..end).map(|(&o, _)| o).collect();
+        for o in inside {
+            let len = self.ooo[&o].len() as u64;
+            if o + len <= end {
+                if let Some(old) = self.ooo.remove(&o) {
+                    self.ooo_bytes -= old.len();
+                }
+            } else {
+                data = &data[..(o - offset) as usize];
+                break;
+            }
+        }
+        if !data.is_empty() {
+            self.ooo_bytes += data.len();
+            self.ooo.insert(offset, data.to_vec());
+        }
     }
 
     fn feed(
@@ -167,7 +202,9 @@ impl RecvLane {
                         input = &input[size..];
                         self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
                     } else {
-                        let mut data = Vec::with_capacity(size);
+                        // Grow with what arrives, never with what the header claims: the
+                        // size is the peer's word, the bytes in hand are not.
+                        let mut data = Vec::with_capacity(input.len());
                         data.extend_from_slice(input);
                         let need = size - input.len();
                         input = &[];

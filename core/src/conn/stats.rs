@@ -70,7 +70,7 @@ impl Quality {
     pub(crate) fn roll(&mut self, now: Instant) {
         let Some(first) = self.first_pn else { return };
         if now - self.start >= STATS_INTERVAL {
-            let expected = (self.largest_pn - first + 1).max(1);
+            let expected = self.largest_pn.saturating_sub(first).saturating_add(1);
             self.permille = Some(((self.received.min(expected) * 1000) / expected) as u16);
             self.report_pending = true;
             self.first_pn = None;
