@@ -111,7 +111,7 @@ fn write_identity_and_cert(
     creds: &Credentials,
     signed: impl FnOnce(&IdentityKey) -> [u8; 64],
 ) {
-    creds.identity.unwrap_or(Identity::Invalid).encode(out);
+    out.extend_from_slice(&identity_bytes(creds.identity.as_ref()));
     match &creds.certificate {
         Some((key, cert)) => {
             out.push(1);
@@ -139,8 +139,7 @@ impl ClientHandshake {
         offer.push(ciphers.len() as u8);
         offer.extend(ciphers.iter().map(|c| c.code()));
         offer.extend_from_slice(&public);
-        let mut id_bytes = Vec::new();
-        creds.identity.unwrap_or(Identity::Invalid).encode(&mut id_bytes);
+        let id_bytes = identity_bytes(creds.identity.as_ref());
         write_identity_and_cert(&mut offer, creds, |key| {
             key.sign(&signed_bytes(&[OFFER_LABEL, &client_id.to_le_bytes(), &public, &id_bytes]))
         });
@@ -165,15 +164,10 @@ impl ClientHandshake {
         let cipher = Cipher::from_code(r.u8().map_err(|_| bad("Truncated crypto answer"))?)
             .filter(|c| policy.ciphers().contains(c))
             .ok_or_else(|| bad("Server chose a cipher we did not offer"))?;
-        let share: [u8; 32] = r
-            .bytes(32)
-            .map_err(|_| bad("Truncated key share"))?
-            .try_into()
-            .map_err(|_| bad("share"))?;
+        let share = read_share(&mut r)?;
         let (identity, auth) = read_identity_and_cert(&mut r, trust, policy, expected)?;
         if let Some((cert_key, _, sig)) = auth {
-            let mut id_bytes = Vec::new();
-            identity.unwrap_or(Identity::Invalid).encode(&mut id_bytes);
+            let id_bytes = identity_bytes(identity.as_ref());
             let msg = signed_bytes(&[
                 ANSWER_LABEL,
                 &sha256(&self.offer),
@@ -252,6 +246,18 @@ fn read_identity_and_cert(
     Ok((Some(*cert.identity()), Some((*cert.public_key(), 64, sig))))
 }
 
+fn read_share(r: &mut Reader<'_>) -> Result<[u8; 32], Failure> {
+    let bad = || fail(EndReason::REMOTE_BAD_CRYPT, "Truncated key share");
+    r.bytes(32).map_err(|_| bad())?.try_into().map_err(|_| bad())
+}
+
+/// The canonical encoding of a (possibly absent) identity, as signed.
+fn identity_bytes(identity: Option<&Identity>) -> Vec<u8> {
+    let mut out = Vec::new();
+    identity.copied().unwrap_or(Identity::Invalid).encode(&mut out);
+    out
+}
+
 fn sha256(b: &[u8]) -> [u8; 32] {
     let mut t = Transcript::new();
     t.update(b);
@@ -280,16 +286,11 @@ pub(crate) fn server_answer(
         policy.ciphers().iter().copied().find(|c| offered.contains(&c.code())).ok_or_else(
             || bad("No common cipher (one side requires encryption, the other plaintext)"),
         )?;
-    let share: [u8; 32] = r
-        .bytes(32)
-        .map_err(|_| bad("Truncated key share"))?
-        .try_into()
-        .map_err(|_| bad("share"))?;
+    let share = read_share(&mut r)?;
     let (identity, auth) = read_identity_and_cert(&mut r, trust, policy, None)?;
     if let Some((key, _, sig)) = auth {
         // Signed over the canonical encoding of the identity (re-encoded from what we decoded).
-        let mut id_bytes = Vec::new();
-        identity.unwrap_or(Identity::Invalid).encode(&mut id_bytes);
+        let id_bytes = identity_bytes(identity.as_ref());
         let msg = signed_bytes(&[OFFER_LABEL, &client_id.to_le_bytes(), &share, &id_bytes]);
         verify_signature(&key, &msg, &sig)
             .map_err(|_| bad("Client's key share is not signed by its certified key"))?;
@@ -302,8 +303,7 @@ pub(crate) fn server_answer(
     let shared = mine.diffie_hellman(&share).map_err(|_| bad("Client sent a weak key share"))?;
     let mut answer = vec![VERSION, cipher.code()];
     answer.extend_from_slice(&public);
-    let mut id_bytes = Vec::new();
-    creds.identity.unwrap_or(Identity::Invalid).encode(&mut id_bytes);
+    let id_bytes = identity_bytes(creds.identity.as_ref());
     let offer_hash = sha256(offer);
     write_identity_and_cert(&mut answer, creds, |key| {
         key.sign(&signed_bytes(&[
