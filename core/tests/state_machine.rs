@@ -373,3 +373,24 @@ both! {
         assert_eq!(p.world.node(c).connection_info(cc).unwrap().end_reason, EndReason::MISC_PEER_SENT_NO_CONNECTION);
     }
 }
+
+both! {
+    fn acks_after_a_close_without_linger_are_harmless() {
+        // Found over real sockets: acks for data in flight reached a connection whose send
+        // queues the close had discarded, and the ack bookkeeping panicked.
+        let mut p = connected_pair(14, LinkConfig { latency: Duration::from_millis(10), ..LinkConfig::ideal() }, global_config(10_000_000));
+        let (c, s, cc, sc) = (p.client, p.server, p.client_conn, p.server_conn.unwrap());
+        let now = p.world.now;
+        for i in 0..30 {
+            p.world.node(c).send(now, cc, &make_message(true, i, 10_000), SendFlags::RELIABLE_NO_NAGLE).unwrap();
+        }
+        p.world.run_for(Duration::from_millis(12));
+        let now = p.world.now;
+        p.world.node(c).close(now, cc, EndReason::APP_GENERIC, "bye", false).unwrap();
+        assert!(p.world.run_until(Duration::from_secs(10), |w| {
+            w.node(s).connection_info(sc).is_some_and(|i| i.state == ConnectionState::ClosedByPeer)
+        }));
+        p.world.run_for(Duration::from_secs(6));
+        assert_eq!(p.world.node(c).connection_count(), 0);
+    }
+}

@@ -209,8 +209,10 @@ impl SendLane {
 
     /// A segment was acknowledged.
     pub(crate) fn on_acked(&mut self, offset: u64, len: u64) {
+        // Clamped to what this lane has sent: a segment of a stream the connection already
+        // discarded (closed without linger) must not touch the new, empty one.
         let start = offset.max(self.stream_base);
-        let end = offset + len;
+        let end = offset.saturating_add(len).min(self.next_unsent);
         if end <= start {
             return;
         }
@@ -230,7 +232,7 @@ impl SendLane {
     /// A segment was lost: queue what of it is not yet acknowledged.
     pub(crate) fn on_lost(&mut self, offset: u64, len: u64) {
         let start = offset.max(self.stream_base);
-        let end = offset + len;
+        let end = offset.saturating_add(len).min(self.next_unsent);
         if end <= start {
             return;
         }
