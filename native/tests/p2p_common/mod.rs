@@ -1,0 +1,292 @@
+//! Helpers of the P2P behaviour tests: the real `lanewire-signaling` binary on 127.0.0.1,
+//! peers registered at it with ICE bound to loopback, coturn, and bounded waits.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lanewire::{ConnectionHandle, ConnectionState, SignalingConfig, Sockets, StatusChanged};
+
+/// Every wait is bounded by this unless it says otherwise.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// The signaling server binary, built on first use if `cargo test -p lanewire` did not build
+/// it (it is another package's binary).
+pub fn signaling_binary() -> PathBuf {
+    // target/<profile>/deps/<test-binary> -> target/<profile>/lanewire-signaling
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_path_buf();
+    let bin = dir.join("lanewire-signaling");
+    if !bin.exists() {
+        let profile_release = dir.file_name().is_some_and(|n| n == "release");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "-q", "-p", "lanewire-signaling", "--bin", "lanewire-signaling"]);
+        if profile_release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for the signaling server");
+        assert!(status.success(), "building lanewire-signaling failed");
+    }
+    assert!(bin.exists(), "no signaling binary at {}", bin.display());
+    bin
+}
+
+/// A running signaling server process; killed on drop.
+pub struct SignalingServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl SignalingServer {
+    /// Starts the real binary on `127.0.0.1:0` in dev-insecure mode.
+    pub fn start() -> SignalingServer {
+        Self::start_on("127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Starts it on `bind` (to restart a killed server on the same port).
+    pub fn start_on(bind: SocketAddr) -> SignalingServer {
+        let mut cmd = Command::new(signaling_binary());
+        cmd.args(["--dev-insecure", "--bind", &bind.to_string(), "--log", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env_remove("RUST_LOG");
+        let mut child = cmd.spawn().expect("spawn lanewire-signaling");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(WAIT).expect("the signaling server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("an address");
+        SignalingServer { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Kills the process (SIGKILL: no goodbye to the clients).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SignalingServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The signaling config of a test peer: ICE on loopback only.
+pub fn sig_config(url: &str, identity: &str) -> SignalingConfig {
+    SignalingConfig::new(url, identity).loopback_only()
+}
+
+/// A `Sockets` registered as `identity`.
+pub fn peer(url: &str, identity: &str) -> Sockets {
+    let s = Sockets::new().expect("sockets");
+    s.connect_signaling(sig_config(url, identity)).expect("register at the signaling server");
+    s
+}
+
+/// Waits for an event matching `f`; other events are dropped.
+pub fn wait_event(
+    s: &Sockets,
+    timeout: Duration,
+    mut f: impl FnMut(&StatusChanged) -> bool,
+) -> StatusChanged {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no matching event within {timeout:?}");
+        if let Some(ev) = s.wait_event(left)
+            && f(&ev)
+        {
+            return ev;
+        }
+    }
+}
+
+/// Waits for the next incoming connection and accepts it.
+pub fn accept_one(s: &Sockets, timeout: Duration) -> ConnectionHandle {
+    let ev = wait_event(s, timeout, |e| e.is_incoming());
+    s.accept(ev.conn).expect("accept");
+    ev.conn
+}
+
+/// Waits until `conn` is in `state`, or panics with its info.
+pub fn wait_state(s: &Sockets, conn: ConnectionHandle, state: ConnectionState, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = s.connection_info(conn).map(|i| i.state);
+        if now == Some(state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connection {conn} is {now:?}, not {state:?}, after {timeout:?}: {:?}",
+            s.connection_info(conn)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until `conn` has ended; returns its state.
+pub fn wait_ended(
+    s: &Sockets,
+    conn: ConnectionHandle,
+    timeout: Duration,
+) -> lanewire::ConnectionInfo {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let info = s.connection_info(conn).expect("the handle stays valid until closed");
+        if info.state.is_ended() {
+            return info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connection {conn} still {:?} after {timeout:?}",
+            info.state
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `client` connects to `server_identity` on `port` where `server` listens; returns (client
+/// conn, server conn), both connected.
+pub fn connect_p2p(
+    server: &Sockets,
+    client: &Sockets,
+    server_identity: &str,
+    port: u32,
+    config: lanewire::Config,
+) -> (ConnectionHandle, ConnectionHandle) {
+    let c = client.connect_p2p(server_identity, port, config).expect("connect_p2p");
+    let s = accept_one(server, WAIT);
+    wait_state(client, c, ConnectionState::Connected, WAIT);
+    wait_state(server, s, ConnectionState::Connected, WAIT);
+    (c, s)
+}
+
+/// A coturn process on 127.0.0.1 with one long-term-credential user; killed on drop.
+pub struct Coturn {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+pub const TURN_USER: &str = "lanewire";
+pub const TURN_PASS: &str = "relay-secret";
+
+impl Coturn {
+    /// Starts `turnserver`, or returns `None` (after saying why) when coturn is not installed
+    /// and cannot be installed here. Installs it with apt-get when running as root with apt.
+    pub fn start() -> Option<Coturn> {
+        let bin = find_turnserver()?;
+        let port = free_udp_port();
+        let dir =
+            std::env::temp_dir().join(format!("lanewire-coturn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("coturn scratch dir");
+        let log = dir.join("turn.log");
+        let mut child = Command::new(bin)
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--listening-ip=127.0.0.1"])
+            .args(["--relay-ip=127.0.0.1", "--allow-loopback-peers", "--lt-cred-mech"])
+            .arg(format!("--listening-port={port}"))
+            .args(["--min-port=49152", "--max-port=65535", "--realm=lanewire.test"])
+            .arg(format!("--user={TURN_USER}:{TURN_PASS}"))
+            .arg(format!("--userdb={}", dir.join("turndb").display()))
+            .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
+            .arg(format!("--log-file={}", log.display()))
+            .args(["--simple-log", "--no-stdout-log", "--no-software-attribute"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn turnserver");
+        // Ready when it answers a STUN binding request on its port.
+        let deadline = Instant::now() + WAIT;
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let request: [u8; 20] =
+            [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        loop {
+            let _ = sock.send_to(&request, ("127.0.0.1", port));
+            let mut buf = [0u8; 512];
+            if let Ok((n, _)) = sock.recv_from(&mut buf)
+                && n >= 20
+                && buf[0..2] == [0x01, 0x01]
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("turnserver exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "turnserver did not answer in time");
+        }
+        Some(Coturn { child, port, dir })
+    }
+
+    /// `host:port` for `P2PTurnServerList`.
+    pub fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn find_turnserver() -> Option<PathBuf> {
+    let which = || {
+        ["/usr/bin/turnserver", "/usr/local/bin/turnserver"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+    };
+    if let Some(p) = which() {
+        return Some(p);
+    }
+    let apt = PathBuf::from("/usr/bin/apt-get");
+    if apt.exists() {
+        eprintln!("coturn is not installed: trying `apt-get install -y coturn`");
+        let ok = Command::new(apt)
+            .args(["install", "-y", "-q", "coturn"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok && let Some(p) = which() {
+            return Some(p);
+        }
+    }
+    eprintln!(
+        "SKIPPED: coturn's turnserver is not installed and apt-get could not install it; \
+         run `apt-get install -y coturn` (or `cargo xtask setup`) to run the TURN tests"
+    );
+    None
+}
+
+/// A UDP port free on 127.0.0.1 right now.
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
