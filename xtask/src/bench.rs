@@ -10,7 +10,8 @@ cargo xtask bench: run the benchmarks
 USAGE: cargo xtask bench [core|native|all]   (default: core)
 
   core    cargo bench -p lanewire-core --features sim --bench core
-  native  the native UDP transport's benchmarks (arrive with the native crate)
+  native  cargo bench -p lanewire --bench native: Lanewire against ENet, QUIC and raw UDP
+          (W1-W6), and, with feature webrtc, the data-channel benchmark
   all     every benchmark that exists";
 
 /// Help for `cargo xtask soak`.
@@ -31,18 +32,31 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         [one] if ["core", "native", "all"].contains(&one.as_str()) => one.as_str(),
         _ => return Err(format!("unexpected arguments {args:?}\n\n{BENCH_HELP}")),
     };
-    if which == "native" {
-        return Err(native_missing());
+    if which != "native" {
+        bench_core()?;
     }
-    bench_core()?;
-    if which == "all" {
-        println!("\nxtask bench: native benchmarks skipped: {}", native_missing());
+    if which != "core" {
+        bench_native()?;
     }
     Ok(())
 }
 
-fn native_missing() -> String {
-    "no native benchmarks exist yet: they arrive with the native crate".to_owned()
+fn bench_native() -> Result<(), String> {
+    util::run(&mut cargo(["bench", "-p", "lanewire", "--bench", "native"]))?;
+    let manifest = std::fs::read_to_string(util::workspace_root().join("native/Cargo.toml"))
+        .unwrap_or_default();
+    if manifest.contains("name = \"p2p\"") {
+        util::run(&mut cargo([
+            "bench",
+            "-p",
+            "lanewire",
+            "--features",
+            "webrtc",
+            "--bench",
+            "p2p",
+        ]))?;
+    }
+    Ok(())
 }
 
 fn bench_core() -> Result<(), String> {

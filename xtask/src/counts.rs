@@ -28,15 +28,20 @@ impl fmt::Display for Counts {
     }
 }
 
-/// Sums every `test result: ok. 3 passed; 0 failed; ...` line in `output`.
+/// Sums every `test result: ok. 3 passed; 0 failed; ...` line in `output`, and the `# pass N`
+/// / `# fail N` summary lines of node:test's TAP reporter.
 ///
-/// Both libtest and wasm-bindgen-test-runner print this line. Colour codes are stripped, the
+/// Both libtest and wasm-bindgen-test-runner print the `test result:` line. Colour codes are stripped, the
 /// line may be prefixed (a runner or CI may add one), and the fields are found by name, not
 /// position, so a reordered or extended line still counts.
 pub(crate) fn parse(output: &str) -> Counts {
     let mut counts = Counts::default();
     for line in output.lines() {
         let line = strip_ansi(line);
+        if let Some(tap) = tap_summary(&line) {
+            counts += tap;
+            continue;
+        }
         let Some(at) = line.find("test result:") else { continue };
         let mut found = Counts { runs: 1, ..Counts::default() };
         let mut any = false;
@@ -58,6 +63,19 @@ pub(crate) fn parse(output: &str) -> Counts {
         }
     }
     counts
+}
+
+/// node:test's TAP summary: `# pass 5` (one run) or `# fail 1`, exactly as the reporter
+/// prints them at the end of a run (a test's own `# pass` diagnostics are indented).
+fn tap_summary(line: &str) -> Option<Counts> {
+    let line = line.trim_end();
+    let (what, n) = line.strip_prefix("# ")?.split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    match what {
+        "pass" => Some(Counts { passed: n, failed: 0, runs: 1 }),
+        "fail" => Some(Counts { passed: 0, failed: n, runs: 0 }),
+        _ => None,
+    }
 }
 
 /// Removes ANSI escape sequences (`ESC [ ... letter`).
@@ -91,6 +109,13 @@ mod tests {
             \ntest result: FAILED. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 1.20s\n\
             test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
         assert_eq!(parse(out), Counts { passed: 7, failed: 1, runs: 3 });
+    }
+
+    #[test]
+    fn sums_node_test_tap_summaries() {
+        let out = "TAP version 13\n# Subtest: exports\nok 1 - exports\n  # pass 99\n1..7\n\
+            # tests 7\n# suites 0\n# pass 6\n# fail 1\n# cancelled 0\n# skipped 0\n";
+        assert_eq!(parse(out), Counts { passed: 6, failed: 1, runs: 1 });
     }
 
     #[test]

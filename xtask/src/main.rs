@@ -1,16 +1,20 @@
 //! `cargo xtask`: one entry point for every developer task.
 //!
-//! A plain binary with no dependencies, so it compiles in seconds. Each area is a module:
-//! [`setup`] installs tools, [`mod@test`] runs the CI suite, [`mod@bench`] runs benchmarks
-//! and soaks, [`later`] holds the tasks whose subject does not exist yet, and [`util`] runs
-//! commands.
+//! A plain binary whose one dependency is `lanewire-core` (for `cert`, with default features
+//! only: the crypto crates, no simulator). Each area is a module: [`setup`] installs tools,
+//! [`mod@test`] runs the CI suite, [`mod@bench`] runs benchmarks and soaks, [`fuzz`] runs the
+//! fuzz targets, [`cert`] makes CA keys and certificates, [`later`] holds the tasks whose
+//! subject does not exist yet, and [`util`] runs commands.
 
 mod bench;
+mod cert;
 mod counts;
+mod fuzz;
 mod later;
 mod setup;
 mod test;
 mod util;
+mod web;
 
 use std::process::ExitCode;
 
@@ -25,7 +29,8 @@ COMMANDS:
   bench   run the benchmarks: core, native or all
   soak    run the long #[ignore] soak tests in release mode
   demo    build and serve the demo page (not yet)
-  fuzz    run the fuzz targets (not yet)";
+  fuzz    run each fuzz target for a bounded time (cargo-fuzz, on the stable toolchain)
+  cert    make an application CA key, issue and verify identity certificates";
 
 /// A subcommand that reports failure as a message.
 type Task = fn(&[String]) -> Result<(), String>;
@@ -43,11 +48,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "test" => return test::main(rest),
+        // Hidden helpers of the web steps of `test` (see web.rs).
+        "__netns" => return web::netns(rest),
+        "__wasm-size" => return web::wasm_size(rest),
         "setup" => (setup::main, setup::HELP),
         "bench" => (bench::bench, bench::BENCH_HELP),
         "soak" => (bench::soak, bench::SOAK_HELP),
         "demo" => (later::demo, later::DEMO_HELP),
-        "fuzz" => (later::fuzz, later::FUZZ_HELP),
+        "fuzz" => (fuzz::main, fuzz::HELP),
+        "cert" => (cert::main, cert::HELP),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{HELP}");
             return ExitCode::from(2);

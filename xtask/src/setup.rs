@@ -16,13 +16,18 @@ Installs, when missing:
   - wasm-bindgen-cli at exactly the version of `wasm-bindgen` in Cargo.lock
     (cargo install --locked, retried unlocked if that fails; skipped when wasm-bindgen-test-runner already has that version)
   - Chromium and chromedriver from apt, only when a browser test exists (a web/ or www/
-    directory at the workspace root)";
+    directory at the workspace root)
+  - the npm dev dependencies of package.json (`npm ci`: binaryen's wasm-opt, TypeScript,
+    playwright-core without its browser download), when node_modules is missing or older
+    than package-lock.json";
 
 /// The Rust target the core is tested on in Node.js and in browsers.
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Where Debian's Chromium keeps the real browser binary (the `/usr/bin` one is a wrapper).
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+/// Debian's chromium-driver.
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// What a run needs installed.
 #[derive(Clone, Copy, Debug)]
@@ -31,12 +36,15 @@ pub(crate) struct Needs {
     pub(crate) wasm: bool,
     /// Chromium and chromedriver, for browser tests.
     pub(crate) browser: bool,
+    /// Node.js and the npm dev dependencies, for the npm package.
+    pub(crate) npm: bool,
 }
 
 impl Needs {
     /// Everything the full test suite of this checkout needs.
     pub(crate) fn all(root: &Path) -> Needs {
-        Needs { wasm: true, browser: needs_browser(root) }
+        let web = needs_browser(root);
+        Needs { wasm: true, browser: web, npm: web && root.join("package.json").is_file() }
     }
 }
 
@@ -66,7 +74,66 @@ pub(crate) fn ensure(needs: Needs) -> Result<(), String> {
     } else {
         println!("setup: browser: not needed (no web/ or www/ directory)");
     }
+    if needs.npm {
+        ensure_npm_packages(&root)?;
+    }
+    ensure_system_tools()?;
     Ok(())
+}
+
+/// Debian packages the native tests use when present: nftables (real packet loss between two
+/// network namespaces), coturn (the TURN relay of the P2P tests) and iproute2 (`ip`, `tc`).
+const SYSTEM_TOOLS: &[(&str, &str)] =
+    &[("nft", "nftables"), ("turnserver", "coturn"), ("ip", "iproute2"), ("tc", "iproute2")];
+
+/// Installs the missing ones with apt-get (once, together).
+fn ensure_system_tools() -> Result<(), String> {
+    let on_path = |bin: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+            || ["/usr/sbin", "/sbin", "/usr/bin"].iter().any(|d| Path::new(d).join(bin).is_file())
+    };
+    let mut missing: Vec<&str> =
+        SYSTEM_TOOLS.iter().filter(|(bin, _)| !on_path(bin)).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
+    if missing.is_empty() {
+        println!("setup: nftables, coturn, iproute2: already installed");
+        return Ok(());
+    }
+    println!("setup: installing {} with apt-get", missing.join(", "));
+    let apt = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    util::run(apt().arg("update"))?;
+    util::run(apt().args(["install", "-y"]).args(&missing))
+}
+
+/// `npm ci` when node_modules is missing or older than package-lock.json.
+fn ensure_npm_packages(root: &Path) -> Result<(), String> {
+    let Some(version) = probe("node", &["--version"]) else {
+        return Err("Node.js not found: install Node.js 18 or later (apt-get install nodejs npm)"
+            .to_owned());
+    };
+    let lock = root.join("package-lock.json");
+    let installed = root.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = match (modified(&lock), modified(&installed)) {
+        (Some(l), Some(i)) => i >= l,
+        _ => false,
+    };
+    if fresh {
+        println!("setup: npm packages (node {version}): already installed");
+        return Ok(());
+    }
+    println!("setup: npm packages (node {version}): npm ci");
+    let mut cmd = Command::new("npm");
+    // playwright-core drives the system Chromium; it must not download a browser.
+    cmd.args(["ci", "--no-audit", "--no-fund"])
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .current_dir(root);
+    util::run(&mut cmd)
 }
 
 fn ensure_wasm_target() -> Result<(), String> {
@@ -123,9 +190,9 @@ fn ensure_wasm_bindgen_cli(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Installs Debian's Chromium and chromedriver when the browser binary is missing.
+/// Installs Debian's Chromium and chromedriver when either binary is missing.
 fn ensure_chromium() -> Result<(), String> {
-    if Path::new(CHROMIUM).exists() {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         println!("setup: chromium: already installed ({CHROMIUM})");
         return Ok(());
     }

@@ -11,7 +11,7 @@ use crate::util::{self, cargo, fmt_duration, timed};
 pub(crate) const HELP: &str = "\
 cargo xtask test: run setup, then every check CI runs, stopping at the first failure
 
-USAGE: cargo xtask test [--quick] [--no-wasm]
+USAGE: cargo xtask test [--quick] [--no-wasm] [--no-browser]
 
 Steps, in order (each printed as a header with its wall time):
   fmt     cargo fmt --all --check
@@ -20,10 +20,18 @@ Steps, in order (each printed as a header with its wall time):
   wasm    cargo test -p lanewire-core --all-features --target wasm32-unknown-unknown --no-fail-fast
           (runner: wasm-bindgen-test-runner, tests run in Node.js)
   doc     cargo doc --workspace --no-deps  (RUSTDOCFLAGS=-D warnings)
+  clippy-wasm  cargo clippy -p lanewire-web --target wasm32-unknown-unknown --all-targets
+  npm-build    npm run build: the npm package in pkg/ (wasm-bindgen + wasm-opt -Oz)
+  browser      wasm-bindgen-test of lanewire-web in headless Chromium, next to a signaling
+               server, inside `unshare --net` (only lo)
+  npm-test     node:test of the built package (exports, errors, tsc --noEmit), in a namespace
+  e2e          Playwright: a page importing the packed package, in a namespace
+  size         pkg/lanewire_bg.wasm raw and gzipped (-9); fails above 60 KB gzipped
 
 OPTIONS:
   --quick    only fmt and the native tests (skips clippy, wasm and doc)
-  --no-wasm  skip the wasm32 step (and installing its tools)
+  --no-wasm  skip the wasm32 step and the web steps (and installing their tools)
+  --no-browser  skip the steps that start a browser (browser, e2e)
   -h, --help this text
 
 Ends with a table of the steps and, as the last line, `N passed, N failed` summed over every
@@ -32,13 +40,33 @@ test, e.g. a crash or a build error, counts as 1 failed). The environment (CARGO
 is passed through unchanged.";
 
 /// One step of the suite.
-struct Step {
+pub(crate) struct Step {
     name: &'static str,
     /// `None` when the step does not run, with the reason.
     skip: Option<&'static str>,
     /// Whether its output holds test counts.
     counts: bool,
+    /// Commands run first (builds outside a network namespace); the step fails if one does.
+    prepare: Vec<Command>,
     cmd: Command,
+}
+
+impl Step {
+    /// A step running `cmd`.
+    pub(crate) fn new(
+        name: &'static str,
+        skip: Option<&'static str>,
+        counts: bool,
+        cmd: Command,
+    ) -> Step {
+        Step { name, skip, counts, prepare: Vec::new(), cmd }
+    }
+
+    /// Runs `cmd` before the step's command.
+    pub(crate) fn prepare(mut self, cmd: Command) -> Step {
+        self.prepare.push(cmd);
+        self
+    }
 }
 
 /// How a step ended.
@@ -51,11 +79,12 @@ enum Outcome {
 
 /// `cargo xtask test`.
 pub(crate) fn main(args: &[String]) -> ExitCode {
-    let (mut quick, mut no_wasm) = (false, false);
+    let (mut quick, mut no_wasm, mut no_browser) = (false, false, false);
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
             "--no-wasm" => no_wasm = true,
+            "--no-browser" => no_browser = true,
             "-h" | "--help" => {
                 println!("{HELP}");
                 return ExitCode::SUCCESS;
@@ -74,12 +103,17 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
     } else {
         None
     };
-    let needs = Needs { wasm: wasm_skip.is_none(), browser: setup::needs_browser(&root) };
+    let web = wasm_skip.is_none() && setup::needs_browser(&root);
+    let needs = Needs { wasm: wasm_skip.is_none(), browser: web && !no_browser, npm: web };
     if let Err(e) = setup::ensure(needs) {
         eprintln!("\nxtask test: setup failed: {e}");
         return ExitCode::FAILURE;
     }
-    run_steps(steps(quick.then_some("--quick"), wasm_skip))
+    let mut all = steps(quick.then_some("--quick"), wasm_skip);
+    if root.join("web").is_dir() {
+        all.extend(crate::web::steps(wasm_skip, no_browser.then_some("--no-browser")));
+    }
+    run_steps(all)
 }
 
 fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<Step> {
@@ -90,12 +124,12 @@ fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<St
     let rustdocflags = std::env::var("RUSTDOCFLAGS").unwrap_or_default();
     doc.env("RUSTDOCFLAGS", format!("{rustdocflags} -D warnings").trim_start());
     vec![
-        Step { name: "fmt", skip: None, counts: false, cmd: cargo(["fmt", "--all", "--check"]) },
-        Step {
-            name: "clippy",
-            skip: quick,
-            counts: false,
-            cmd: cargo([
+        Step::new("fmt", None, false, cargo(["fmt", "--all", "--check"])),
+        Step::new(
+            "clippy",
+            quick,
+            false,
+            cargo([
                 "clippy",
                 "--workspace",
                 "--all-targets",
@@ -104,15 +138,15 @@ fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<St
                 "-D",
                 "warnings",
             ]),
-        },
-        Step {
-            name: "test",
-            skip: None,
-            counts: true,
-            cmd: cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
-        },
-        Step { name: "wasm", skip: wasm_skip, counts: true, cmd: wasm },
-        Step { name: "doc", skip: quick, counts: false, cmd: doc },
+        ),
+        Step::new(
+            "test",
+            None,
+            true,
+            cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
+        ),
+        Step::new("wasm", wasm_skip, true, wasm),
+        Step::new("doc", quick, false, doc),
     ]
 }
 
@@ -131,7 +165,12 @@ fn run_steps(steps: Vec<Step>) -> ExitCode {
             continue;
         }
         util::header(&format!("[{}/{count}] {}: {}", i + 1, step.name, util::display(&step.cmd)));
-        let (result, took) = timed(|| run_step(&mut step.cmd, step.counts));
+        let (result, took) = timed(|| {
+            for prep in &mut step.prepare {
+                util::run(prep)?;
+            }
+            run_step(&mut step.cmd, step.counts)
+        });
         let ok = match result {
             Ok((ok, mut counts)) => {
                 if step.counts && !ok && counts.failed == 0 {
@@ -183,7 +222,7 @@ fn run_step(cmd: &mut Command, with_counts: bool) -> Result<(bool, Counts), Stri
 }
 
 fn summary(outcomes: &[(&str, Outcome)]) {
-    println!("\n{:<8} {:>8}  result", "step", "time");
+    println!("\n{:<12} {:>8}  result", "step", "time");
     let mut total = Duration::ZERO;
     for (name, outcome) in outcomes {
         let (time, result) = match outcome {
@@ -195,7 +234,7 @@ fn summary(outcomes: &[(&str, Outcome)]) {
         if let Outcome::Passed(d) | Outcome::Failed(d) = outcome {
             total += *d;
         }
-        println!("{name:<8} {time:>8}  {result}");
+        println!("{name:<12} {time:>8}  {result}");
     }
-    println!("{:<8} {:>8}", "total", fmt_duration(total));
+    println!("{:<12} {:>8}", "total", fmt_duration(total));
 }

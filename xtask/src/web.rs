@@ -1,0 +1,222 @@
+//! The browser and npm steps of `cargo xtask test`, and two hidden helpers they run:
+//!
+//! - `__netns [--signaling ADDR] -- CMD...` runs CMD inside the network namespace it was
+//!   started in by `unshare --net` (only `lo`, brought up here), optionally next to a
+//!   `lanewire-signaling --dev-insecure` on ADDR, and exits with CMD's status. Browsers never
+//!   touch the host network this way.
+//! - `__wasm-size FILE` prints a .wasm file's size raw and gzipped (-9) and fails above the
+//!   budget.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use crate::setup::WASM_TARGET;
+use crate::test::Step;
+use crate::util::{self, cargo};
+
+/// Where the browser tests find the signaling server: a fixed port is safe because each run
+/// has a namespace of its own, and it lets the test binary be built (with the URL compiled
+/// in) outside the namespace, where the registry is reachable.
+const SIGNALING_ADDR: &str = "127.0.0.1:27087";
+
+/// The gzipped .wasm must stay below this (matchbox's browser client is 75.7 KB measured
+/// the same way: wasm-opt -Oz, gzip -9).
+const SIZE_BUDGET_GZIP: u64 = 60_000;
+
+/// The packaged module.
+const PKG_WASM: &str = "pkg/lanewire_bg.wasm";
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d))
+}
+
+/// `unshare --net <this xtask> __netns [--signaling ADDR] -- program args...`
+fn in_netns(signaling: bool, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.arg("--net").arg("--");
+    cmd.arg(std::env::current_exe().unwrap_or_else(|_| PathBuf::from("xtask")));
+    cmd.arg("__netns");
+    if signaling {
+        cmd.args(["--signaling", SIGNALING_ADDR]);
+    }
+    cmd.arg("--").arg(program).args(args);
+    cmd.current_dir(util::workspace_root());
+    cmd
+}
+
+/// The web steps, in order: clippy for wasm32, the npm build, the size check, the
+/// wasm-bindgen tests in Chromium, node:test + tsc on the package, and Playwright.
+pub(crate) fn steps(skip: Option<&'static str>, no_browser: Option<&'static str>) -> Vec<Step> {
+    let root = util::workspace_root();
+    let browser_skip = skip.or(no_browser);
+    let url = format!("ws://{SIGNALING_ADDR}/ws");
+
+    let clippy = cargo([
+        "clippy",
+        "-p",
+        "lanewire-web",
+        "--target",
+        WASM_TARGET,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+
+    let mut npm_build = Command::new("npm");
+    npm_build.args(["run", "build"]).current_dir(&root);
+
+    let mut size = Command::new(std::env::current_exe().unwrap_or_else(|_| "xtask".into()));
+    size.arg("__wasm-size").arg(root.join(PKG_WASM));
+
+    // wasm-bindgen-test in headless Chromium, next to a signaling server.
+    let browser_env = |cmd: &mut Command| {
+        cmd.env("LANEWIRE_TEST_SIGNALING_URL", &url)
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
+            .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", root.join("web/webdriver.json"));
+    };
+    let mut build_tests = cargo(["test", "-p", "lanewire-web", "--target", WASM_TARGET]);
+    build_tests.args(["--tests", "--no-run"]);
+    browser_env(&mut build_tests);
+    let mut browser = in_netns(
+        true,
+        "cargo",
+        &[
+            "test",
+            "--offline",
+            "-p",
+            "lanewire-web",
+            "--target",
+            WASM_TARGET,
+            "--tests",
+            "--",
+            "--nocapture",
+        ],
+    );
+    browser_env(&mut browser);
+
+    let node_tests = in_netns(false, "node", &["--test", "--test-reporter=tap", "web/tests/node/"]);
+
+    let mut e2e = in_netns(false, "node", &["--test", "--test-reporter=tap", "web/tests/e2e/"]);
+    e2e.env("LANEWIRE_SIGNALING_BIN", target_dir(&root).join("debug/lanewire-signaling"));
+
+    vec![
+        Step::new("clippy-wasm", skip, false, clippy),
+        Step::new("npm-build", skip, false, npm_build),
+        Step::new("size", skip, false, size),
+        Step::new("browser", browser_skip, true, browser)
+            .prepare(cargo(["build", "-p", "lanewire-signaling"]))
+            .prepare(build_tests),
+        Step::new("npm-test", skip, true, node_tests),
+        Step::new("e2e", browser_skip, true, e2e).prepare(cargo([
+            "build",
+            "-p",
+            "lanewire-signaling",
+        ])),
+    ]
+}
+
+/// `__netns [--signaling ADDR] -- CMD...`: see the module docs.
+pub(crate) fn netns(args: &[String]) -> ExitCode {
+    let (signaling, cmd) = match args {
+        [flag, addr, dash, cmd @ ..] if flag == "--signaling" && dash == "--" => {
+            (Some(addr.as_str()), cmd)
+        }
+        [dash, cmd @ ..] if dash == "--" => (None, cmd),
+        _ => {
+            eprintln!("usage: xtask __netns [--signaling ADDR] -- CMD...");
+            return ExitCode::from(2);
+        }
+    };
+    let Some((program, rest)) = cmd.split_first() else {
+        eprintln!("xtask __netns: no command");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = util::run(Command::new("ip").args(["link", "set", "lo", "up"])) {
+        eprintln!("xtask __netns: {e} (run under `unshare --net`, as root)");
+        return ExitCode::FAILURE;
+    }
+    let mut server = None;
+    if let Some(addr) = signaling {
+        let bin = target_dir(&util::workspace_root()).join("debug/lanewire-signaling");
+        let child = Command::new(&bin)
+            .args(["--bind", addr, "--dev-insecure", "--log", "warn"])
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("xtask __netns: could not start {}: {e}", bin.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        // The server's first stdout line says it listens; EOF means it failed to start.
+        let mut first = String::new();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        if !first.starts_with("listening on") {
+            eprintln!("xtask __netns: signaling server did not start (said {first:?})");
+            let _ = child.kill();
+            return ExitCode::FAILURE;
+        }
+        println!("xtask __netns: signaling server {}", first.trim());
+        server = Some(child);
+    }
+    let status = Command::new(program).args(rest).status();
+    if let Some(mut s) = server {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(1, 255) as u8)),
+        Err(e) => {
+            eprintln!("xtask __netns: could not start `{program}`: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `__wasm-size FILE`: see the module docs.
+pub(crate) fn wasm_size(args: &[String]) -> ExitCode {
+    let [file] = args else {
+        eprintln!("usage: xtask __wasm-size FILE");
+        return ExitCode::from(2);
+    };
+    let raw = match std::fs::metadata(file) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            eprintln!("xtask __wasm-size: {file}: {e} (run `npm run build`)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gz = Command::new("gzip").args(["-9", "-c", file]).output();
+    let gzip = match gz {
+        Ok(o) if o.status.success() => o.stdout.len() as u64,
+        _ => {
+            eprintln!("xtask __wasm-size: gzip -9 failed on {file}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let kb = |n: u64| n as f64 / 1000.0;
+    println!(
+        "wasm size: {} bytes raw ({:.1} KB), {} bytes gzipped -9 ({:.1} KB); budget {:.1} KB gzipped",
+        raw,
+        kb(raw),
+        gzip,
+        kb(gzip),
+        kb(SIZE_BUDGET_GZIP)
+    );
+    if gzip > SIZE_BUDGET_GZIP {
+        eprintln!(
+            "xtask __wasm-size: {file} is {:.1} KB gzipped, over the {:.1} KB budget",
+            kb(gzip),
+            kb(SIZE_BUDGET_GZIP)
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
