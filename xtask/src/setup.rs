@@ -48,9 +48,20 @@ impl Needs {
     }
 }
 
-/// Browser tests live with the web packages: a `web/` or `www/` directory means they exist.
+/// Browser tests live with the web crate: they run once `web` is a member of the workspace
+/// (a `web/` directory alone, work in progress, does not switch them on).
 pub(crate) fn needs_browser(root: &Path) -> bool {
-    root.join("web").is_dir() || root.join("www").is_dir()
+    web_enabled(root)
+}
+
+/// True when `web/` exists and the root manifest lists it as a workspace member.
+pub(crate) fn web_enabled(root: &Path) -> bool {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let members = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .is_some_and(|l| l.contains("\"web\""));
+    root.join("web").is_dir() && members
 }
 
 /// `cargo xtask setup`.

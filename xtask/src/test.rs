@@ -110,7 +110,7 @@ pub(crate) fn main(args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut all = steps(quick.then_some("--quick"), wasm_skip);
-    if root.join("web").is_dir() {
+    if setup::web_enabled(&root) {
         all.extend(crate::web::steps(wasm_skip, no_browser.then_some("--no-browser")));
     }
     run_steps(all)
