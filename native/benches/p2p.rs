@@ -308,7 +308,13 @@ fn lanewire_flood(url: &str, dur: Duration, reliable: bool) -> (f64, f64) {
     stop.store(true, Ordering::Relaxed);
     let received = receiver.join().unwrap();
     if reliable {
-        assert_eq!(received, sent, "every reliable message arrives");
+        assert_eq!(
+            received,
+            sent,
+            "every reliable message arrives; sender transport {:?}, receiver {:?}",
+            p.client.p2p_stats(),
+            p.server.stats().endpoint
+        );
     }
     let rate = in_window.load(Ordering::Relaxed) as f64 / secs;
     (rate, 100.0 * received as f64 / sent.max(1) as f64)

@@ -61,11 +61,13 @@ const MAX_QUEUED: usize = 16;
 /// peer's channel opens within a round trip of ours, a fraction of a millisecond on a LAN.
 const REPEAT_QUEUED_AFTER: [Duration; 2] = [Duration::from_millis(5), Duration::from_millis(25)];
 
-/// Bytes the data channel may hold unacknowledged before datagrams are dropped, as a full
-/// UDP socket buffer drops them (the browser driver's limit): enough to ride out scheduling
-/// jitter, short enough that reliable data behind it is not delayed into spurious
-/// retransmissions. The core's pacing keeps below it at its configured rate.
-const MAX_BUFFERED: usize = 256 * 1024;
+/// Bytes the data channel may hold before datagrams are dropped, as a full UDP socket buffer
+/// drops them. The webrtc crate counts bytes SCTP has not released yet (queued, or sent and
+/// not yet acknowledged), not only unsent ones as a browser's `bufferedAmount` does, so this
+/// is larger than the browser driver's 256 KiB: with 256 KiB, SCTP's acknowledgement bursts
+/// made a 16 MB/s flood drop 2 % of its datagrams on loopback. 1 MiB is 60 ms at that rate;
+/// the core's pacing keeps below it at its configured rate.
+const MAX_BUFFERED: usize = 1024 * 1024;
 
 /// Messages read from the data channel per lock of the endpoint. The reader takes what is
 /// already there without waiting, so under load one lock serves a burst.
@@ -444,6 +446,20 @@ pub(crate) async fn run(
 ) {
     let (ev_tx, mut events) = mpsc::unbounded_channel();
     trace!(p.key, "start ({} {})", if p.outgoing { "to" } else { "from" }, p.identity);
+    // Settings that can never give a route fail before anything is built.
+    let hopeless = if p.ice.disabled() {
+        Some("ICE is disabled (P2PTransportIceEnable = 0): no route is possible".to_string())
+    } else if p.ice.relay_only() && p.ice.turn.is_empty() {
+        Some(format!("No route to {}: relay only, and no TURN server configured", p.identity))
+    } else {
+        None
+    };
+    if let Some(debug) = hopeless {
+        if ctx.fail_peer(p.key, EndReason::MISC_P2P_NAT_FIREWALL, &debug, false, false) {
+            ctx.send_signal(&p.identity, &p.attempt, Payload::Bye);
+        }
+        return;
+    }
     let pc = match build(&ctx, &p.ice, ev_tx).await {
         Ok(pc) => pc,
         Err(e) => {
@@ -500,10 +516,7 @@ pub(crate) async fn run(
         ice_state: RTCIceConnectionState::New,
         failed: false,
     };
-    if r.p.ice.disabled() {
-        let debug = "ICE is disabled (P2PTransportIceEnable = 0): no route is possible";
-        r.fail(EndReason::MISC_P2P_NAT_FIREWALL, debug, true, false);
-    } else if let Err(e) = describe(&mut r).await {
+    if let Err(e) = describe(&mut r).await {
         let what = if r.p.outgoing { "offer" } else { "answer" };
         let debug = format!("WebRTC {what} failed: {e}");
         r.fail(EndReason::MISC_P2P_RENDEZVOUS, &debug, true, false);
@@ -641,9 +654,12 @@ async fn route_from_stats(
     let relayed = [&local, &remote]
         .iter()
         .any(|c| c.as_ref().is_some_and(|(t, _)| *t == RTCIceCandidateType::Relay));
+    // A remote candidate learned from the peer's checks before its signal arrived
+    // (peer-reflexive) has no stats entry of its own.
     let route = match (local, remote) {
         (Some((_, l)), Some((_, r))) => Some(format!("{l} -> {r}")),
-        _ => return None,
+        (Some((_, l)), None) => Some(format!("{l} -> (peer-reflexive)")),
+        (None, _) => return None,
     };
     Some((relayed, route))
 }
