@@ -589,6 +589,7 @@ impl<A: Clone> Connection<A> {
         let window = self.config.recv_buffer_size.max(2 * MAX_MESSAGE_SIZE);
         let max_msg = self.config.recv_max_message_size;
         let mut fits = true;
+        let mut fills_gap = false;
         for f in FrameReader::new(payload) {
             let Ok(f) = f else {
                 self.dropped_packets += 1;
@@ -605,7 +606,10 @@ impl<A: Clone> Connection<A> {
                     has_data = true;
                     segments += 1;
                     match self.recv_lanes.get(usize::from(*lane)) {
-                        Some(l) => fits &= l.fits(*offset, data.len(), window),
+                        Some(l) => {
+                            fits &= l.fits(*offset, data.len(), window);
+                            fills_gap |= l.fills_gap(*offset);
+                        }
                         // Lanes are created on demand up to the wire maximum.
                         None => fits &= *offset + data.len() as u64 <= window as u64,
                     }
@@ -625,7 +629,8 @@ impl<A: Clone> Connection<A> {
         }
         // One reassembly budget for the whole connection: however the peer spreads data over
         // lanes, what it makes us hold stays within the window.
-        if has_data && self.reassembly_bytes() > window {
+        // A packet that continues a stream is never refused for the budget: it frees memory.
+        if has_data && !fills_gap && self.reassembly_bytes() > window {
             fits = false;
         }
         if segments > self.config.recv_max_segments_per_packet {

@@ -57,8 +57,17 @@ impl Default for RecvLane {
 impl RecvLane {
     /// True if a segment at `offset` of `len` bytes fits the reassembly window.
     pub(crate) fn fits(&self, offset: u64, len: usize, window: usize) -> bool {
-        offset.saturating_add(len as u64) <= self.next_offset.saturating_add(window as u64)
-            && self.ooo.len() < MAX_OOO_PIECES
+        if offset.saturating_add(len as u64) > self.next_offset.saturating_add(window as u64) {
+            return false;
+        }
+        // A segment at or before the delivered offset fills the gap: it can only free memory,
+        // and refusing it would stall the stream for good.
+        self.fills_gap(offset) || self.ooo.len() < MAX_OOO_PIECES
+    }
+
+    /// True if a segment at `offset` continues the delivered stream.
+    pub(crate) fn fills_gap(&self, offset: u64) -> bool {
+        offset <= self.next_offset
     }
 
     /// Bytes held out of order.
@@ -378,6 +387,20 @@ mod tests {
         assert!(lane.fits(0, 100, 100));
         assert!(!lane.fits(1, 100, 100));
         assert!(!lane.fits(u64::MAX - 1, 100, 100));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn a_full_piece_table_still_takes_the_gap() {
+        // Found over WebRTC: with the out-of-order table full, the segment that fills the gap
+        // was refused too and the stream stalled for good.
+        let mut lane = RecvLane::default();
+        let mut out = Vec::new();
+        for i in 0..MAX_OOO_PIECES as u64 {
+            lane.on_segment(10 + 2 * i, &[0], 1 << 20, &mut out).unwrap();
+        }
+        assert!(!lane.fits(5000, 1, 1 << 20), "more out-of-order pieces are refused");
+        assert!(lane.fits(0, 10, 1 << 20), "the gap-filling segment is always taken");
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
