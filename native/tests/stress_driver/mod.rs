@@ -1,0 +1,162 @@
+//! The random-message stress driver shared by the native stress tests (over UDP and over a
+//! WebRTC data channel): self-checking messages (the core stress test's format), busy phases
+//! that keep the send buffer nearly full, quiet phases that must drain.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use crate::common::{check_message, make_message};
+use lanewire::{Config, ConfigKey, ConnectionHandle, ConnectionState, SendFlags, Sockets};
+
+#[derive(Default, Debug)]
+pub struct Side {
+    pub sent_reliable: u64,
+    pub sent_unreliable: u64,
+    pub recv_reliable: u64,
+    pub recv_unreliable: u64,
+    pub last_unreliable: Option<u64>,
+    pub bytes_received: u64,
+}
+
+/// xorshift64*: deterministic message choices (timing is real, so runs still differ).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+pub const BUFFER: usize = 1024 * 1024;
+
+pub struct Stress {
+    pub ends: [(Sockets, ConnectionHandle); 2],
+    pub sides: [Side; 2],
+    pub rng: Rng,
+}
+
+impl Stress {
+    pub fn pending(&self, side: usize) -> usize {
+        let (s, c) = &self.ends[side];
+        let q = s.quick_status(*c).expect("alive");
+        q.pending_reliable + q.pending_unreliable
+    }
+
+    pub fn top_up(&mut self, side: usize) {
+        loop {
+            let pending = self.pending(side);
+            if pending + 16 * 1024 > BUFFER {
+                break;
+            }
+            let reliable = self.rng.chance(0.6);
+            let len = if reliable {
+                if self.rng.chance(0.01) {
+                    let max = (512 * 1024).min(BUFFER - pending - 1);
+                    self.rng.range(10_000, max.max(10_001) as u64) as usize
+                } else {
+                    self.rng.range(20, 10_000) as usize
+                }
+            } else {
+                self.rng.range(20, 2000) as usize
+            };
+            if pending + len > BUFFER {
+                break;
+            }
+            let s = &mut self.sides[side];
+            let counter = if reliable { s.sent_reliable } else { s.sent_unreliable };
+            let msg = make_message(reliable, counter, len);
+            let flags = if reliable { SendFlags::RELIABLE } else { SendFlags::UNRELIABLE };
+            let (sock, conn) = &self.ends[side];
+            sock.send(*conn, &msg, flags)
+                .unwrap_or_else(|e| panic!("send failed below the buffer limit: {e}"));
+            if reliable {
+                s.sent_reliable += 1;
+            } else {
+                s.sent_unreliable += 1;
+            }
+            if self.rng.chance(0.3) {
+                break;
+            }
+        }
+    }
+
+    pub fn drain(&mut self, side: usize) {
+        let (sock, conn) = &self.ends[side];
+        let got = sock.receive(*conn, usize::MAX).expect("valid handle");
+        let s = &mut self.sides[side];
+        for m in got {
+            let (reliable, counter) = check_message(m.data());
+            assert_eq!(reliable, m.is_reliable() || m.data().len() > lanewire::MAX_UNRELIABLE_SIZE);
+            s.bytes_received += m.data().len() as u64;
+            if reliable {
+                assert_eq!(counter, s.recv_reliable, "reliable message out of order or duplicated");
+                s.recv_reliable += 1;
+            } else {
+                s.recv_unreliable += 1;
+                assert_ne!(Some(counter), s.last_unreliable, "unreliable message duplicated");
+                s.last_unreliable = Some(counter);
+            }
+        }
+        for (sock, c) in &self.ends {
+            let st = sock.connection_info(*c).map(|i| i.state);
+            assert_eq!(st, Some(ConnectionState::Connected), "connection dropped");
+            if let Some(e) = sock.events().next() {
+                panic!("unexpected state change: {e:?}");
+            }
+        }
+    }
+
+    pub fn phase(&mut self, active: Duration, drain_limit: Duration) {
+        let tick = Duration::from_millis(10);
+        let end = Instant::now() + active;
+        while Instant::now() < end {
+            self.top_up(0);
+            self.top_up(1);
+            std::thread::sleep(tick);
+            self.drain(0);
+            self.drain(1);
+        }
+        let deadline = Instant::now() + drain_limit;
+        loop {
+            std::thread::sleep(tick);
+            self.drain(0);
+            self.drain(1);
+            let done = self.sides[0].recv_reliable == self.sides[1].sent_reliable
+                && self.sides[1].recv_reliable == self.sides[0].sent_reliable;
+            if done && self.pending(0) == 0 && self.pending(1) == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "queues did not drain in the quiet phase: {:?} / {:?}",
+                self.sides[0],
+                self.sides[1]
+            );
+        }
+    }
+}
+
+/// Global config of both ends: a fixed 1 MB/s rate, large buffers, and the conditioner adding
+/// `loss_pct` % loss, `lag_ms` of lag and 2 % reordering by `lag_ms` in each direction.
+pub fn impaired_global(loss_pct: f32, lag_ms: i32) -> Config {
+    let mut c = Config::new();
+    c.set_i32(ConfigKey::SendRateMin, 1_000_000).unwrap();
+    c.set_i32(ConfigKey::SendRateMax, 1_000_000).unwrap();
+    c.set_i32(ConfigKey::SendBufferSize, BUFFER as i32).unwrap();
+    c.set_i32(ConfigKey::RecvBufferSize, 4 * 1024 * 1024).unwrap();
+    c.set_i32(ConfigKey::RecvBufferMessages, 100_000).unwrap();
+    c.set_f32(ConfigKey::FakePacketLossSend, loss_pct).unwrap();
+    c.set_i32(ConfigKey::FakePacketLagSend, lag_ms).unwrap();
+    c.set_f32(ConfigKey::FakePacketReorderSend, 2.0).unwrap();
+    c.set_i32(ConfigKey::FakePacketReorderTime, lag_ms).unwrap();
+    c
+}
