@@ -149,21 +149,45 @@ pub struct ConfigInfo {
     pub min: f64,
     /// Largest allowed.
     pub max: f64,
-    /// One line of documentation with the unit.
-    pub doc: &'static str,
+}
+
+impl ConfigInfo {
+    /// One line of documentation with the unit (see [`ConfigKey::doc`]).
+    pub fn doc(&self) -> &'static str {
+        self.key.doc()
+    }
 }
 
 macro_rules! config_table {
     ($( $key:ident = ($ty:ident, $scope:ident, $default:expr, $min:expr, $max:expr, $doc:literal); )*) => {
         /// Every config value.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
         pub enum ConfigKey {
             $( #[doc = $doc] $key, )*
         }
 
-        /// The table: name, type, scope, default, range and documentation of every key.
-        pub const CONFIG_TABLE: &[ConfigInfo] = &[
+        impl fmt::Debug for ConfigKey {
+            /// The variant's name, as a derived `Debug` prints it, from the table's names (a
+            /// derived impl would carry a second copy of every name).
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl ConfigKey {
+            /// One line of documentation with the unit. Kept out of [`CONFIG_TABLE`] so that a
+            /// program that never shows it (the browser package) does not carry the text.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $( ConfigKey::$key => $doc, )*
+                }
+            }
+        }
+
+        /// The table: name, type, scope, default and range of every key (documentation:
+        /// [`ConfigKey::doc`]).
+        pub static CONFIG_TABLE: &[ConfigInfo] = &[
             $( ConfigInfo {
                 key: ConfigKey::$key,
                 name: stringify!($key),
@@ -172,7 +196,6 @@ macro_rules! config_table {
                 default: $default as f64,
                 min: $min as f64,
                 max: $max as f64,
-                doc: $doc,
             }, )*
         ];
     };
@@ -467,6 +490,8 @@ mod tests {
         for (i, info) in CONFIG_TABLE.iter().enumerate() {
             assert_eq!(info.key as usize, i);
             assert_eq!(ConfigKey::from_name(info.name), Some(info.key));
+            assert_eq!(format!("{:?}", info.key), info.name);
+            assert!(info.doc().ends_with('.'), "{} doc", info.name);
             assert!(
                 info.key.validate(&info.key.default_value()).is_ok(),
                 "{} default out of range",

@@ -292,7 +292,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         self.credentials = credentials;
     }
 
-    /// Sets the CAs whose certificates this endpoint believes.
+    /// Sets the CAs whose certificates this endpoint believes (`crypto` feature).
+    #[cfg(feature = "crypto")]
     pub fn set_trust_store(&mut self, trust: TrustStore) {
         self.trust = trust;
     }

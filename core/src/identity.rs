@@ -24,7 +24,7 @@
 use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
-use core::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::str::FromStr;
 
 use crate::crypto::hex;
@@ -343,11 +343,24 @@ impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Identity::Invalid => f.write_str("invalid"),
-            Identity::Ip(a) => match canonical_addr(*a) {
-                SocketAddr::V4(a) if a.port() == 0 => write!(f, "ip:{}", a.ip()),
-                SocketAddr::V6(a) if a.port() == 0 => write!(f, "ip:[{}]", a.ip()),
-                a => write!(f, "ip:{a}"),
-            },
+            Identity::Ip(a) => {
+                // The text of `core::net`'s `Display` (RFC 5952 for IPv6), written here:
+                // theirs, with its padding support, is about 3 KB of wasm.
+                let a = canonical_addr(*a);
+                f.write_str("ip:")?;
+                match a.ip() {
+                    IpAddr::V4(ip) => write_ipv4(f, ip)?,
+                    IpAddr::V6(ip) => {
+                        f.write_str("[")?;
+                        write_ipv6(f, ip)?;
+                        f.write_str("]")?;
+                    }
+                }
+                if a.port() != 0 {
+                    write!(f, ":{}", a.port())?;
+                }
+                Ok(())
+            }
             Identity::Str(s) => write!(f, "str:{}", s.as_str()),
             Identity::Bytes(b) => {
                 f.write_str("gen:")?;
@@ -355,6 +368,51 @@ impl fmt::Display for Identity {
             }
             Identity::Id(id) => write!(f, "id:{id}"),
         }
+    }
+}
+
+fn write_ipv4(f: &mut fmt::Formatter<'_>, ip: Ipv4Addr) -> fmt::Result {
+    let [a, b, c, d] = ip.octets();
+    write!(f, "{a}.{b}.{c}.{d}")
+}
+
+/// As `Ipv6Addr`'s `Display`: `::ffff:a.b.c.d` for IPv4-mapped addresses, otherwise lowercase
+/// hex groups with the first longest run of two or more zero groups as `::`.
+fn write_ipv6(f: &mut fmt::Formatter<'_>, ip: Ipv6Addr) -> fmt::Result {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        f.write_str("::ffff:")?;
+        return write_ipv4(f, v4);
+    }
+    let segments = ip.segments();
+    let (mut best, mut best_len, mut run) = (0, 0, 0);
+    for (i, &s) in segments.iter().enumerate() {
+        run = if s == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            (best, best_len) = (i + 1 - run, run);
+        }
+    }
+    let group = |f: &mut fmt::Formatter<'_>, s: u16| {
+        let digits = s.to_be_bytes();
+        let mut text = [0u8; 4];
+        hex::write_nibbles(&mut text, &digits);
+        let start = text.iter().position(|&c| c != b'0').unwrap_or(3);
+        f.write_str(core::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
+    };
+    let list = |f: &mut fmt::Formatter<'_>, part: &[u16]| {
+        for (i, &s) in part.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            group(f, s)?;
+        }
+        Ok(())
+    };
+    if best_len > 1 {
+        list(f, &segments[..best])?;
+        f.write_str("::")?;
+        list(f, &segments[best + best_len..])
+    } else {
+        list(f, &segments)
     }
 }
 
@@ -409,6 +467,42 @@ impl FromStr for Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written address text is `core::net`'s `Display`, byte for byte.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn ip_text_matches_core_net() {
+        let std_text = |a: SocketAddr| match canonical_addr(a) {
+            SocketAddr::V4(a) if a.port() == 0 => format!("ip:{}", a.ip()),
+            SocketAddr::V6(a) if a.port() == 0 => format!("ip:[{}]", a.ip()),
+            a => format!("ip:{a}"),
+        };
+        let mut rng = crate::rng::Rng::seeded(5);
+        let mut addrs: Vec<SocketAddr> = vec![
+            "0.0.0.0:0".parse().expect("addr"),
+            "255.255.255.255:65535".parse().expect("addr"),
+            "[::]:0".parse().expect("addr"),
+            "[::1]:1".parse().expect("addr"),
+            "[::ffff:1.2.3.4]:80".parse().expect("addr"),
+            "[1::]:0".parse().expect("addr"),
+            "[1:0:2::3:0:0]:9".parse().expect("addr"),
+            "[1:0:0:2:0:0:3:4]:9".parse().expect("addr"),
+            "[1:0:2:0:3:0:4:0]:9".parse().expect("addr"),
+            "[fe80::1%7]:9".parse().expect("addr"),
+        ];
+        for _ in 0..2000 {
+            // Random groups, about half of them zero, so runs of every length appear.
+            let seg: [u16; 8] = core::array::from_fn(|_| {
+                if rng.u32().is_multiple_of(2) { 0 } else { (rng.u32() >> (rng.u32() % 16)) as u16 }
+            });
+            let port = if rng.u32().is_multiple_of(3) { 0 } else { rng.u32() as u16 };
+            addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(seg)), port));
+            addrs.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(rng.u32())), port));
+        }
+        for a in addrs {
+            assert_eq!(Identity::Ip(a).to_string(), std_text(a), "{a}");
+        }
+    }
 
     fn parse(s: &str) -> Result<Identity, IdentityError> {
         s.parse()

@@ -146,6 +146,29 @@ fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<St
             cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
         ),
         Step::new("wasm", wasm_skip, true, wasm),
+        // The core without its `crypto` feature, as the browser package builds it: clean under
+        // clippy, and its unit tests (the null-cipher-only handshake among them) pass.
+        Step::new(
+            "clippy-nocrypto",
+            quick,
+            false,
+            cargo([
+                "clippy",
+                "-p",
+                "lanewire-core",
+                "--no-default-features",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        ),
+        Step::new(
+            "test-nocrypto",
+            None,
+            true,
+            cargo(["test", "-p", "lanewire-core", "--no-default-features", "--lib"]),
+        ),
         Step::new("doc", quick, false, doc),
     ]
 }

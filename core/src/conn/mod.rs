@@ -23,7 +23,7 @@ use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPacket
 use self::pacing::{CongestionController, FixedRate, Pacer};
 use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
-use self::stats::{Meter, Quality};
+use self::stats::{DurationText, Fixed, Meter, Quality};
 use crate::config::{Config, ConnectionConfig};
 use crate::crypto::{Cipher, SessionKeys, TrustStore};
 use crate::handshake::{ClientHandshake, PeerAuth, Policy};
@@ -1497,25 +1497,30 @@ impl<A: Clone> Connection<A> {
         let _ = writeln!(s, "state: {:?} (phase {:?})", self.state(), self.phase);
         let _ = writeln!(
             s,
-            "ping: {} ms (rtt var {} µs, min {:?})",
+            "ping: {} ms (rtt var {} µs, min {})",
             q.ping_ms,
-            self.sent.rtt.var.as_micros(),
-            self.sent.rtt.min
+            self.sent.rtt.var.as_micros() as u64,
+            match self.sent.rtt.min {
+                Some(min) => format!("Some({})", DurationText(min)),
+                None => "None".into(),
+            }
         );
-        let _ = writeln!(s, "quality: local {:.3} remote {:.3}", q.quality_local, q.quality_remote);
+        // Fixed and DurationText print as `{:.N}` and `{:?}` would, without core's float code.
+        let (ql, qr) = (Fixed(q.quality_local.into(), 3), Fixed(q.quality_remote.into(), 3));
+        let _ = writeln!(s, "quality: local {ql} remote {qr}");
         let _ = writeln!(
             s,
-            "out: {:.0} pkt/s {:.0} B/s, total {} pkts {} B",
-            q.out_packets_per_sec,
-            q.out_bytes_per_sec,
+            "out: {} pkt/s {} B/s, total {} pkts {} B",
+            Fixed(q.out_packets_per_sec.into(), 0),
+            Fixed(q.out_bytes_per_sec.into(), 0),
             self.out_meter.total_packets,
             self.out_meter.total_bytes
         );
         let _ = writeln!(
             s,
-            "in: {:.0} pkt/s {:.0} B/s, total {} pkts {} B",
-            q.in_packets_per_sec,
-            q.in_bytes_per_sec,
+            "in: {} pkt/s {} B/s, total {} pkts {} B",
+            Fixed(q.in_packets_per_sec.into(), 0),
+            Fixed(q.in_bytes_per_sec.into(), 0),
             self.in_meter.total_packets,
             self.in_meter.total_bytes
         );
@@ -1526,8 +1531,11 @@ impl<A: Clone> Connection<A> {
         );
         let _ = writeln!(
             s,
-            "pending: reliable {} B, unreliable {} B, unacked {} B, queue time {:?}",
-            q.pending_reliable, q.pending_unreliable, q.sent_unacked_reliable, q.queue_time
+            "pending: reliable {} B, unreliable {} B, unacked {} B, queue time {}",
+            q.pending_reliable,
+            q.pending_unreliable,
+            q.sent_unacked_reliable,
+            DurationText(q.queue_time)
         );
         let _ = writeln!(
             s,
@@ -1550,13 +1558,13 @@ impl<A: Clone> Connection<A> {
             let sl = &self.send_lanes[i];
             let _ = writeln!(
                 s,
-                "lane {i}: priority {} weight {} pending rel {} unrel {} unacked {} queue {:?}",
+                "lane {i}: priority {} weight {} pending rel {} unrel {} unacked {} queue {}",
                 sl.priority,
                 sl.weight,
                 l.pending_reliable,
                 l.pending_unreliable,
                 l.sent_unacked_reliable,
-                l.queue_time
+                DurationText(l.queue_time)
             );
         }
         s

@@ -1,5 +1,6 @@
 //! Rates and quality for quick status.
 
+use core::fmt;
 use core::time::Duration;
 
 use crate::time::Instant;
@@ -44,6 +45,72 @@ impl Meter {
     }
 }
 
+/// `value` with `decimals` digits after the point (at most 9), as `{:.N}` prints it (ties
+/// round to even), for finite values below 2^53 after scaling. Written out by hand because
+/// core's float formatting (Grisu and Dragon4 tables and bignums) costs about 15 KB of wasm,
+/// and the detailed status text is the only place the core prints floats.
+pub(crate) struct Fixed(pub(crate) f64, pub(crate) u32);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Fixed(value, decimals) = *self;
+        let decimals = decimals.min(9);
+        if !value.is_finite() {
+            return f.write_str(if value.is_nan() {
+                "NaN"
+            } else if value > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            });
+        }
+        let scale = 10u64.pow(decimals);
+        let scaled = (value.abs() * scale as f64).round_ties_even();
+        if scaled >= (1u64 << 53) as f64 {
+            // Beyond f64's integer precision: integer digits only (never reached by rates).
+            return write!(f, "{}{}", if value < 0.0 { "-" } else { "" }, value.abs() as u64);
+        }
+        let scaled = scaled as u64;
+        if value.is_sign_negative() && value != 0.0 {
+            f.write_str("-")?;
+        }
+        write!(f, "{}", scaled / scale)?;
+        if decimals > 0 {
+            write!(f, ".{:0width$}", scaled % scale, width = decimals as usize)?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration as `{:?}` prints it (`1.5ms`, `250µs`, `2.000001s`, `0ns`), without core's
+/// `Duration` `Debug` code and its float-style padding machinery.
+pub(crate) struct DurationText(pub(crate) Duration);
+
+impl fmt::Display for DurationText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let (whole, frac, frac_digits, unit) = if d.as_secs() > 0 {
+            (d.as_secs(), u64::from(d.subsec_nanos()), 9, "s")
+        } else if d.subsec_nanos() >= 1_000_000 {
+            (u64::from(d.subsec_millis()), u64::from(d.subsec_nanos() % 1_000_000), 6, "ms")
+        } else if d.subsec_nanos() >= 1_000 {
+            (u64::from(d.subsec_micros()), u64::from(d.subsec_nanos() % 1_000), 3, "µs")
+        } else {
+            (u64::from(d.subsec_nanos()), 0, 0, "ns")
+        };
+        write!(f, "{whole}")?;
+        if frac > 0 {
+            let (mut frac, mut digits) = (frac, frac_digits);
+            while frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            write!(f, ".{frac:0digits$}")?;
+        }
+        f.write_str(unit)
+    }
+}
+
 /// Fraction of the peer's packets that arrived, by packet-number analysis.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Quality {
@@ -75,6 +142,36 @@ impl Quality {
             self.report_pending = true;
             self.first_pn = None;
             self.received = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn text_matches_core_formatting() {
+        for v in [0.0f32, 0.5, 1.5, 2.5, 0.9996, 0.12345, 3.0, 1234.567, 99999.5, -0.25, 1e-7] {
+            assert_eq!(Fixed(f64::from(v), 3).to_string(), format!("{v:.3}"), "{v}");
+            assert_eq!(Fixed(f64::from(v), 0).to_string(), format!("{v:.0}"), "{v}");
+        }
+        assert_eq!(Fixed(f64::NAN, 3).to_string(), "NaN");
+        assert_eq!(Fixed(f64::INFINITY, 0).to_string(), "inf");
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(7),
+            Duration::from_micros(250),
+            Duration::from_nanos(1_500),
+            Duration::from_millis(12),
+            Duration::from_micros(12_345),
+            Duration::from_nanos(12_000_001),
+            Duration::from_secs(3),
+            Duration::new(2, 1),
+            Duration::new(1, 500_000_000),
+        ] {
+            assert_eq!(DurationText(d).to_string(), format!("{d:?}"));
         }
     }
 }

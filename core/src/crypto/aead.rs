@@ -18,6 +18,7 @@
 //! Sealing and opening allocate nothing and copy nothing: both work inside the caller's buffer.
 
 use core::fmt;
+#[cfg(feature = "crypto")]
 use zeroize::Zeroize;
 
 use super::CryptoError;
@@ -93,7 +94,7 @@ impl Cipher {
 /// `core/benches/core.rs`: bulk reliable at 0.46 GB/s with them). `ring` needs a C compiler
 /// to build, never a system library. On wasm32 the pure-Rust `aes-gcm` crate is used (the
 /// browser's DTLS normally protects that path, so the AEAD rarely runs there).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "crypto", not(target_arch = "wasm32")))]
 mod backend {
     use super::{CryptoError, KEY_LEN, TAG_LEN};
     use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
@@ -145,7 +146,7 @@ mod backend {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "crypto", target_arch = "wasm32"))]
 mod backend {
     use super::{CryptoError, KEY_LEN, TAG_LEN};
     use aes_gcm::aead::AeadInOut;
@@ -188,6 +189,7 @@ mod backend {
 
 enum Algorithm {
     Null,
+    #[cfg(feature = "crypto")]
     // Boxed: the expanded key schedule and GHASH key are several hundred bytes, allocated once
     // per handshake, never per packet.
     Aes256Gcm(Box<backend::Aes>),
@@ -195,10 +197,11 @@ enum Algorithm {
 
 /// The key and IV that protect packets in one direction of one connection.
 ///
-/// Made by [`derive_session_keys`](super::derive_session_keys); key material is wiped when it
-/// is dropped.
+/// Made by the key exchange (`derive_session_keys`, with the `crypto` feature); key material
+/// is wiped when it is dropped. Without the feature only [`PacketKey::null`] exists.
 pub struct PacketKey {
     algorithm: Algorithm,
+    #[cfg(feature = "crypto")]
     iv: [u8; IV_LEN],
 }
 
@@ -206,6 +209,7 @@ impl PacketKey {
     /// A key from raw key material. The handshake uses
     /// [`derive_session_keys`](super::derive_session_keys) instead; this is for known-answer
     /// tests and tools. `key` and `iv` are ignored for [`Cipher::Null`].
+    #[cfg(feature = "crypto")]
     pub fn new(cipher: Cipher, key: &[u8; KEY_LEN], iv: &[u8; IV_LEN]) -> PacketKey {
         let algorithm = match cipher {
             Cipher::Null => Algorithm::Null,
@@ -216,13 +220,18 @@ impl PacketKey {
 
     /// A key for [`Cipher::Null`]: seals and opens without changing a byte.
     pub fn null() -> PacketKey {
-        PacketKey { algorithm: Algorithm::Null, iv: [0; IV_LEN] }
+        PacketKey {
+            algorithm: Algorithm::Null,
+            #[cfg(feature = "crypto")]
+            iv: [0; IV_LEN],
+        }
     }
 
     /// The cipher this key uses.
     pub fn cipher(&self) -> Cipher {
         match self.algorithm {
             Algorithm::Null => Cipher::Null,
+            #[cfg(feature = "crypto")]
             Algorithm::Aes256Gcm(_) => Cipher::Aes256Gcm,
         }
     }
@@ -232,6 +241,7 @@ impl PacketKey {
         self.cipher().overhead()
     }
 
+    #[cfg(feature = "crypto")]
     fn nonce(&self, packet_number: u64) -> [u8; IV_LEN] {
         let mut nonce = self.iv;
         for (n, p) in nonce[IV_LEN - 8..].iter_mut().zip(packet_number.to_be_bytes()) {
@@ -257,8 +267,11 @@ impl PacketKey {
     ) -> usize {
         let sealed_len = payload_len + self.overhead();
         assert!(buf.len() >= sealed_len, "seal_in_place: buffer too small for payload and tag");
+        #[cfg(not(feature = "crypto"))]
+        let _ = (packet_number, aad);
         match &self.algorithm {
             Algorithm::Null => payload_len,
+            #[cfg(feature = "crypto")]
             Algorithm::Aes256Gcm(aead) => {
                 let (payload, rest) = buf.split_at_mut(payload_len);
                 let tag = aead.seal(self.nonce(packet_number), aad, payload);
@@ -280,8 +293,11 @@ impl PacketKey {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<usize, CryptoError> {
+        #[cfg(not(feature = "crypto"))]
+        let _ = (packet_number, aad);
         match &self.algorithm {
             Algorithm::Null => Ok(buf.len()),
+            #[cfg(feature = "crypto")]
             Algorithm::Aes256Gcm(aead) => {
                 let len = buf.len().checked_sub(TAG_LEN).ok_or(CryptoError::Decrypt)?;
                 let (payload, tag) = buf.split_at_mut(len);
@@ -293,6 +309,7 @@ impl PacketKey {
     }
 }
 
+#[cfg(feature = "crypto")]
 impl Drop for PacketKey {
     fn drop(&mut self) {
         // The AEAD state wipes its own key (its `zeroize` feature); the IV is ours.
@@ -327,7 +344,7 @@ impl SessionKeys {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "crypto"))]
 mod tests {
     use super::*;
 

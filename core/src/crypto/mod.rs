@@ -49,27 +49,70 @@
 //! that the connection layer must respect; ChaCha20-Poly1305 can be added later as cipher code 3
 //! if a target without AES instructions matters.
 //!
+//! # Without the `crypto` feature
+//!
+//! Only what the handshake and the packet path need to run with [`Cipher::Null`] remains:
+//! [`Cipher`], [`PacketKey`] and [`SessionKeys`] (which then seal and open without changing a
+//! byte), [`CryptoError`] and the length constants. The key exchange, the AEAD, certificates,
+//! the trust store and [`verify_signature`] do not exist, so a program that needs them does not
+//! compile rather than silently skipping a check. Such a core negotiates the null cipher only
+//! (on transports marked encrypted, see
+//! [`Endpoint::set_transport_encrypted`](crate::Endpoint::set_transport_encrypted)), and a
+//! connection that would need its own encryption fails with
+//! [`EndReason::REMOTE_BAD_CRYPT`](crate::EndReason::REMOTE_BAD_CRYPT).
+//!
 //! # Not covered here
 //!
 //! Certificate chains (intermediates), app-id or data-center scoping, revocation and key
 //! updates within a connection.
 
+// The text above describes the full module; without `crypto` some of its links have no target.
+#![cfg_attr(
+    not(feature = "crypto"),
+    allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)
+)]
+
 mod aead;
+#[cfg(feature = "crypto")]
 mod cert;
 pub(crate) mod hex;
-#[cfg(test)]
+#[cfg(all(test, feature = "crypto"))]
 mod kat;
+#[cfg(feature = "crypto")]
 mod kx;
 
 pub use aead::{Cipher, IV_LEN, KEY_LEN, PacketKey, SessionKeys, TAG_LEN};
+#[cfg(feature = "crypto")]
 pub use cert::{
     CaKey, CaPublicKey, CertError, Certificate, IdentityKey, KeyId, PUBLIC_KEY_LEN, SECRET_KEY_LEN,
     SIGNATURE_LEN, TrustStore,
 };
+#[cfg(feature = "crypto")]
 pub use kx::derive_session_keys;
+#[cfg(feature = "crypto")]
 pub use kx::{KEY_SHARE_LEN, KeyShare, PROTOCOL_LABEL, Role, SharedSecret, Transcript};
 
+/// Length of an X25519 public key share, in bytes (the handshake's wire format).
+#[cfg(not(feature = "crypto"))]
+pub const KEY_SHARE_LEN: usize = 32;
+
+/// Without the `crypto` feature no CA can be trusted: the handshake's stand-in for the trust
+/// store, always empty (a peer's certificate is never checked, see
+/// [`handshake`](crate::handshake)).
+#[cfg(not(feature = "crypto"))]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TrustStore;
+
+#[cfg(not(feature = "crypto"))]
+impl TrustStore {
+    /// The empty store.
+    pub(crate) fn new() -> TrustStore {
+        TrustStore
+    }
+}
+
 use core::fmt;
+#[cfg(feature = "crypto")]
 use ed25519_dalek::Signature;
 
 /// Why a cryptographic operation failed.
@@ -109,6 +152,7 @@ impl core::error::Error for CryptoError {}
 /// Uses the strict RFC 8032 checks (canonical `S`, no small-order `R` or key), so a signature
 /// has exactly one valid encoding. [`CryptoError::InvalidKey`] if `public` is unusable,
 /// [`CryptoError::BadSignature`] if the signature does not verify.
+#[cfg(feature = "crypto")]
 pub fn verify_signature(
     public: &[u8; PUBLIC_KEY_LEN],
     msg: &[u8],
