@@ -46,7 +46,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use crate::config::{self, Config, ConfigError, ConfigKey, ConfigValue, ConnectionConfig};
-use crate::conn::{Connection, HandshakeCtx, PacketOutcome, Role};
+use crate::conn::{Connection, HandshakeCtx, PacketOutcome, Phase, Role};
 use crate::crypto::TrustStore;
 use crate::handshake::{ClientHandshake, Credentials, Policy, server_answer};
 use crate::identity::Identity;
@@ -126,6 +126,9 @@ pub struct Endpoint<A> {
     /// (peer address, peer's connection id) → slab index: for server-side connections from
     /// the handshake, for client-side ones once the server's id is known.
     by_remote: HashMap<(A, u32), u32>,
+    /// Symmetric connect: (local socket, peer address) → slab index of the outgoing
+    /// connection that the peer's connection attempt from there becomes.
+    merges: HashMap<(LocalId, A), u32>,
     listen: Slab<ListenSocket>,
     listen_by_local: HashMap<LocalId, ListenSocketHandle>,
     groups: Slab<PollGroup>,
@@ -157,6 +160,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             conns: Slab::default(),
             by_id: HashMap::new(),
             by_remote: HashMap::new(),
+            merges: HashMap::new(),
             listen: Slab::default(),
             listen_by_local: HashMap::new(),
             groups: Slab::default(),
@@ -448,6 +452,38 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
 
     fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Connection<A>> {
         self.conns.get_mut(h.index, h.generation).filter(|c| !c.app_closed)
+    }
+
+    /// Symmetric connect (the reference's `SymmetricConnect`): both peers connected to each
+    /// other at once, and the driver decided (by an order both sides agree on) that this
+    /// side's outgoing connection `conn` gives way to the peer's attempt, which will arrive
+    /// from `from` on the same local socket. From now on `conn` sends no handshake of its
+    /// own; the peer's connect request from `from` makes `conn` the server side of that
+    /// connection, accepted at once (the application asked for it by connecting), with no
+    /// listen socket needed and no incoming-connection event: the application sees its
+    /// outgoing connection go `Connecting` → `Connected`. Messages queued on `conn` stay
+    /// queued, and `TimeoutInitial` still counts from the connect.
+    ///
+    /// Errors: [`HandleError::InvalidHandle`], or [`HandleError::InvalidState`] when `conn`
+    /// is not an outgoing connection still in its handshake.
+    pub fn merge_incoming(
+        &mut self,
+        now: Instant,
+        conn: ConnectionHandle,
+        from: A,
+    ) -> Result<(), HandleError> {
+        self.advance(now);
+        let c = self.conn_mut(conn).ok_or(HandleError::InvalidHandle)?;
+        if c.role != Role::Client || c.phase != Phase::Handshake {
+            return Err(HandleError::InvalidState);
+        }
+        let local = c.local;
+        if let Some(old) = c.merge_from.replace(from.clone()) {
+            self.merges.remove(&(local, old));
+        }
+        self.merges.insert((local, from), conn.index);
+        self.touch(conn.index);
+        Ok(())
     }
 
     /// Accepts an incoming connection (state `Connecting`, `listen_socket` set).
@@ -842,7 +878,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         };
         match repr {
             ControlRepr::ChallengeRequest { version, client_conn_id, timestamp } => {
-                if !self.listen_by_local.contains_key(&local) {
+                if !self.listen_by_local.contains_key(&local)
+                    && !self.merges.contains_key(&(local, from.clone()))
+                {
                     self.stats.no_listener += 1;
                     return;
                 }
@@ -952,10 +990,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         timestamp: u64,
         offer: &[u8],
     ) {
-        let Some(&lh) = self.listen_by_local.get(&local) else {
+        let merge = self.merges.get(&(local, from.clone())).copied();
+        let listener = self.listen_by_local.get(&local).copied();
+        if merge.is_none() && listener.is_none() {
             self.stats.no_listener += 1;
             return;
-        };
+        }
         if version != wire::PROTOCOL_VERSION {
             self.stats.bad_version += 1;
             let reply = ControlRepr::Closed {
@@ -979,6 +1019,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             self.touch(index);
             return;
         }
+        if let Some(index) = merge {
+            self.merge(now, index, local, from, client_id, timestamp, offer);
+            return;
+        }
+        let Some(lh) = listener else { return };
         let half_open = self
             .conns
             .iter()
@@ -1048,6 +1093,71 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             c.on_connect_request(now, timestamp);
             c.transitions.push((ConnectionState::None, ConnectionState::Connecting));
         }
+        self.touch(index);
+    }
+
+    /// Symmetric connect: the peer's connect request from `from` turns the outgoing
+    /// connection at `index` into the server side of the peer's attempt (see
+    /// [`Endpoint::merge_incoming`]).
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &mut self,
+        now: Instant,
+        index: u32,
+        local: LocalId,
+        from: A,
+        client_id: u32,
+        timestamp: u64,
+        offer: &[u8],
+    ) {
+        self.merges.remove(&(local, from.clone()));
+        let unix_now = self.unix_now(now);
+        let Some(c) = self.conns.by_index_mut(index) else { return };
+        if c.merge_from.as_ref() != Some(&from) || c.phase != Phase::Handshake || c.app_closed {
+            return;
+        }
+        let policy = Policy {
+            unencrypted: c.config.unencrypted,
+            allow_without_auth: c.config.allow_without_auth,
+            transport_encrypted: c.transport_encrypted,
+            unix_now,
+        };
+        let local_id = c.local_id;
+        let answered = server_answer(
+            &mut self.rng,
+            offer,
+            &self.credentials,
+            &self.trust,
+            &policy,
+            client_id,
+            local_id,
+        );
+        let (answer, keys, auth) = match answered {
+            Ok(x) => x,
+            Err((reason, debug)) => {
+                self.stats.handshake_failed += 1;
+                let reply = ControlRepr::Closed {
+                    to_conn_id: client_id,
+                    from_conn_id: 0,
+                    reason: reason.0,
+                    debug: debug.as_bytes(),
+                };
+                self.queue_control(local, from, &reply);
+                if let Some(c) = self.conns.by_index_mut(index) {
+                    c.merge_from = None;
+                    c.problem(now, reason, &debug);
+                }
+                self.touch(index);
+                return;
+            }
+        };
+        let Some(c) = self.conns.by_index_mut(index) else { return };
+        let old = (c.remote.clone(), c.remote_id);
+        c.become_server(now, from.clone(), client_id, timestamp, answer, keys, auth);
+        if self.by_remote.get(&old) == Some(&index) {
+            self.by_remote.remove(&old);
+        }
+        self.by_remote.insert((from, client_id), index);
         self.touch(index);
     }
 
@@ -1247,6 +1357,12 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     fn free(&mut self, index: u32) {
         if let Some(c) = self.conns.remove(index) {
             self.by_id.remove(&c.local_id);
+            if let Some(from) = c.merge_from {
+                let key = (c.local, from);
+                if self.merges.get(&key) == Some(&index) {
+                    self.merges.remove(&key);
+                }
+            }
             let key = (c.remote.clone(), c.remote_id);
             if self.by_remote.get(&key) == Some(&index) {
                 self.by_remote.remove(&key);

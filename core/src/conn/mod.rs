@@ -202,6 +202,9 @@ pub(crate) struct Connection<A> {
     mtu_fallback: bool,
     /// Packets above [`FALLBACK_MTU`] lost in a row with none of them acked.
     large_lost_run: u32,
+    /// Symmetric connect: this outgoing connection waits to become the server side of the
+    /// peer's own connection attempt from this address, and sends no handshake meanwhile.
+    pub(crate) merge_from: Option<A>,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -296,6 +299,7 @@ impl<A: Clone> Connection<A> {
             bytes_retransmitted: 0,
             mtu_fallback: false,
             large_lost_run: 0,
+            merge_from: None,
         }
     }
 
@@ -392,7 +396,8 @@ impl<A: Clone> Connection<A> {
                     l.clear_unreliable();
                 }
                 let unacked = self.send_lanes.iter().any(|l| !l.all_reliable_acked());
-                if linger && unacked {
+                // The reference has no linger on symmetric connections.
+                if linger && unacked && !self.config.symmetric_connect {
                     self.phase = Phase::Linger;
                     self.phase_entered = now;
                     // Flush: no more Nagle waiting.
@@ -458,6 +463,44 @@ impl<A: Clone> Connection<A> {
         self.set_phase(now, Phase::Connected);
         self.last_recv = now;
         Ok(())
+    }
+
+    /// Symmetric connect: this outgoing connection, still in its handshake, takes the server
+    /// role of the peer's connection attempt from `remote` (whose connect request carried
+    /// `remote_id` and `timestamp`), and is accepted at once: the application already asked
+    /// for it by connecting. Messages queued meanwhile stay queued.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn become_server(
+        &mut self,
+        now: Instant,
+        remote: A,
+        remote_id: u32,
+        timestamp: u64,
+        answer: Vec<u8>,
+        keys: SessionKeys,
+        auth: PeerAuth,
+    ) {
+        debug_assert!(self.role == Role::Client && self.phase == Phase::Handshake);
+        self.role = Role::Server;
+        self.remote = remote;
+        self.remote_id = remote_id;
+        self.merge_from = None;
+        self.client_hs = None;
+        self.cookie = None;
+        self.answer = answer;
+        if let (Some(e), Some(i)) = (&self.expected_identity, &auth.identity)
+            && e != i
+        {
+            let debug = format!("Peer claims identity {i}, expected {e}");
+            self.set_keys(keys, auth);
+            self.problem(now, EndReason::REMOTE_BAD_CERT, &debug);
+            return;
+        }
+        self.set_keys(keys, auth);
+        self.on_connect_request(now, timestamp);
+        self.phase = Phase::AwaitAccept;
+        // Cannot fail: server role, awaiting accept.
+        let _ = self.accept(now);
     }
 
     /// Server: a connect request for this connection arrived (first or repeated).
@@ -820,7 +863,9 @@ impl<A: Clone> Connection<A> {
         let mut at = |x: Instant| t = t.min(x);
         match self.phase {
             Phase::Handshake => {
-                at(self.next_handshake_send);
+                if self.merge_from.is_none() {
+                    at(self.next_handshake_send);
+                }
                 at(self.phase_entered + self.config.timeout_initial);
             }
             Phase::AwaitAccept => at(self.phase_entered + self.config.timeout_initial),
@@ -1099,7 +1144,7 @@ impl<A: Clone> Connection<A> {
     }
 
     fn poll_handshake(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if now < self.next_handshake_send {
+        if now < self.next_handshake_send || self.merge_from.is_some() {
             return None;
         }
         self.next_handshake_send = now + HANDSHAKE_RETRY;
