@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use lanewire_core::{EndReason, Rng};
+use lanewire_core::{ConfigKey, ConfigValue, EndReason, Rng};
 use lanewire_signaling::protocol::{ClientMessage, ConnectionId, Identity, Payload};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -245,20 +245,60 @@ impl Ctx {
         // Anything but an offer for an unknown attempt is stale (a finished attempt's
         // candidates, a repeated bye...).
         let Payload::Offer { sdp, port } = payload else { return };
+        // Symmetric connect: our own attempt to this peer and port is still opening. The
+        // attempt of the identity that sorts first is kept: ours (ignore this offer; the peer
+        // will take ours), or theirs (our connection becomes the server side of it).
+        let crossing = st.p2p.peers.iter().find(|(_, p)| {
+            p.outgoing
+                && p.symmetric.is_some()
+                && p.identity == from
+                && p.local_port == port
+                && !p.open
+                && !p.dead
+        });
+        let mut give_way = None;
+        if let Some((&old_key, p)) = crossing {
+            if self.identity.as_str().as_bytes() < from.as_str().as_bytes() {
+                st.p2p.stats.symmetric_kept += 1;
+                return;
+            }
+            if let (Some(conn), Some(cfg)) = (p.conn, p.symmetric.clone()) {
+                give_way = Some((old_key, conn, cfg));
+            }
+        }
         let listen_cfg = (port <= super::MAX_VIRTUAL_PORT)
             .then(|| st.listen.values().find(|l| l.local == local_of_port(port) && !l.hidden))
             .flatten()
             .map(|l| l.config.clone());
-        let Some(cfg) = listen_cfg else {
+        let now = st.now();
+        let key = st.p2p.new_key();
+        let addr = peer_addr(key);
+        let mut merged = None;
+        if let Some((old_key, conn, cfg)) = give_way
+            && st.ep.merge_incoming(now, conn, addr).is_ok()
+        {
+            // Our attempt is abandoned: its peer connection closes, the peer (which ignored
+            // our offer) is told with a bye.
+            let old = st.p2p.remove(old_key);
+            st.p2p.stats.symmetric_merged += 1;
+            merged = Some((conn, cfg, old.map(|o| (o.attempt, o.created))));
+        }
+        let cfg = merged.as_ref().map(|m| m.1.clone()).or(listen_cfg);
+        let Some(cfg) = cfg else {
             drop(st);
             let reason = format!("nobody listens on virtual port {port}");
             self.send_signal(&from, &attempt, Payload::Reject { reason });
             return;
         };
-        let now = st.now();
-        let key = st.p2p.new_key();
-        let addr = peer_addr(key);
         let ice = IceSettings::resolve(&[&cfg], &st);
+        // A merged connection keeps its connect deadline (`TimeoutInitial` from the connect).
+        let timeout = merged.as_ref().and_then(|m| m.2.as_ref()).map(|(_, created)| {
+            let total = match super::resolve(&[&cfg], &st, ConfigKey::TimeoutInitial) {
+                ConfigValue::Int32(ms) => Duration::from_millis(ms.max(0) as u64),
+                _ => Duration::from_secs(10),
+            };
+            total.saturating_sub(now.saturating_duration_since(*created))
+        });
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         st.p2p.insert(
@@ -270,7 +310,7 @@ impl Ctx {
                 port,
                 local_port: port,
                 addr,
-                conn: None,
+                conn: merged.as_ref().map(|m| m.0),
                 out: out_tx,
                 input: in_tx,
                 open: false,
@@ -281,6 +321,7 @@ impl Ctx {
                 created: now,
                 closed_at: None,
                 last_send: now,
+                symmetric: None,
             },
         );
         let params = PeerParams {
@@ -292,10 +333,15 @@ impl Ctx {
             local: local_of_port(port),
             addr,
             ice,
-            timeout: None,
+            timeout,
             offer: Some(sdp),
         };
+        let peer = params.identity.clone();
+        drop(st);
         self.spawn_peer(params, in_rx, out_rx);
+        if let Some((_, _, Some((old_attempt, _)))) = merged {
+            self.send_signal(&peer, &old_attempt, Payload::Bye);
+        }
     }
 
     /// The server refused a signal for `attempt` to `to` (unknown peer, peer busy).

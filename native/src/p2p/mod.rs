@@ -175,6 +175,9 @@ pub enum P2pError {
     InvalidPort(u32),
     /// Already listening on this virtual port.
     AlreadyListening(u32),
+    /// A symmetric `connect_p2p` (`SymmetricConnect` 1) found a live symmetric connection
+    /// to the same identity and virtual port already (given): there is at most one.
+    Duplicate(ConnectionHandle),
     /// A config value was refused (wrong type, range or scope).
     Config(ConfigError),
     /// The signaling server refused the registration (`bad_token`, `token_expired`...), with
@@ -196,6 +199,9 @@ impl fmt::Display for P2pError {
             P2pError::OwnIdentity => f.write_str("cannot connect to this instance's own identity"),
             P2pError::InvalidPort(p) => write!(f, "virtual port {p} is above {MAX_VIRTUAL_PORT}"),
             P2pError::AlreadyListening(p) => write!(f, "already listening on virtual port {p}"),
+            P2pError::Duplicate(c) => {
+                write!(f, "a symmetric connection to this peer and port exists already ({c:?})")
+            }
             P2pError::Config(e) => write!(f, "{e}"),
             P2pError::Refused(e) => write!(f, "signaling server refused the registration: {e}"),
             P2pError::Unreachable(e) => write!(f, "signaling server unreachable: {e}"),
@@ -250,6 +256,11 @@ pub struct P2pStats {
     pub peers_freed: u64,
     /// Signaling (re)connections that registered.
     pub signaling_registrations: u64,
+    /// Symmetric connect: offers ignored because our own crossing attempt is the one kept.
+    pub symmetric_kept: u64,
+    /// Symmetric connect: our outgoing connections that gave way to the peer's crossing
+    /// attempt (and became its server side).
+    pub symmetric_merged: u64,
 }
 
 /// Input for a peer task.
@@ -286,6 +297,10 @@ pub(crate) struct PeerEntry {
     pub(crate) created: Instant,
     pub(crate) closed_at: Option<Instant>,
     pub(crate) last_send: Instant,
+    /// An outgoing symmetric connection's config (`SymmetricConnect` 1): if the peer's own
+    /// attempt arrives while this one is still opening, the one to keep is decided by identity
+    /// order, and the side that gives way takes the peer's offer with this config.
+    pub(crate) symmetric: Option<Config>,
 }
 
 /// The WebRTC side of the driver's state, inside [`State`] so the transmit path can route
@@ -369,6 +384,50 @@ pub(crate) fn on_event(
     }
     st.p2p.patch_info(&mut info);
     info
+}
+
+/// A symmetric `connect_p2p` to (`to`, `local_port`): the connection it turns out to be, if
+/// the peer is already connecting to us (see [`Sockets::connect_p2p`]), `None` to go on with
+/// a new attempt, or [`P2pError::Duplicate`].
+fn symmetric_match(
+    st: &mut State,
+    now: Instant,
+    to: &Identity,
+    local_port: u32,
+    config: &Config,
+) -> Result<Option<ConnectionHandle>, P2pError> {
+    let State { ep, p2p, .. } = st;
+    for p in p2p.peers.values_mut() {
+        if p.identity != *to || p.local_port != local_port || p.dead {
+            continue;
+        }
+        match p.conn {
+            Some(c) => {
+                let Some(info) = ep.connection_info(c) else { continue };
+                if info.state.is_ended() {
+                    continue;
+                }
+                let waiting = !p.outgoing
+                    && info.listen_socket.is_some()
+                    && info.state == lanewire_core::ConnectionState::Connecting;
+                if waiting && ep.accept(now, c).is_ok() {
+                    return Ok(Some(c));
+                }
+                return Err(P2pError::Duplicate(c));
+            }
+            // The peer's offer is here and its channel is opening: become that connection.
+            None if !p.outgoing => {
+                let local = local_of_port(local_port);
+                let c = ep.connect(now, local, p.addr, config.clone())?;
+                ep.merge_incoming(now, c, p.addr).expect("a fresh outgoing connection merges");
+                let _ = ep.set_transport_info(c, true, p.relayed);
+                p.conn = Some(c);
+                return Ok(Some(c));
+            }
+            None => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Reads a string config value for a connection being created: its own override, the listen
@@ -469,6 +528,25 @@ impl Sockets {
     /// `P2PTurnUserList` / `P2PTurnPassList` and `P2PTransportIceEnable` (1 alone: relay
     /// only). `LocalVirtualPort` sets the local virtual port (default: the same as the
     /// remote one).
+    ///
+    /// # Symmetric connect
+    ///
+    /// With `SymmetricConnect` 1 (in `config` or global), two peers that may both connect to
+    /// each other end up with exactly one connection per identity and virtual port, as in
+    /// the reference:
+    /// - If the peer's connection to this port is already waiting to be accepted, this call
+    ///   accepts it and returns its handle (the incoming-connection status event may already
+    ///   be queued: `accept` on it then fails with `InvalidState`, the reference's
+    ///   `DuplicateRequest`). If its offer is here but its channel is still opening, the
+    ///   returned handle becomes that connection.
+    /// - If both peers connect at the same moment, the attempt of the peer whose identity
+    ///   sorts first (byte order) is kept; the other side's outgoing connection turns into
+    ///   the server side of it. Both applications see their own handle go `Connecting` →
+    ///   `Connected` and no incoming connection; messages sent meanwhile are kept.
+    /// - A live symmetric connection to the same identity and port makes the call fail with
+    ///   [`P2pError::Duplicate`].
+    /// - Symmetric connections do not linger on close. A listen socket is optional: an
+    ///   incoming offer that matches an outgoing symmetric connection is taken without one.
     pub fn connect_p2p(
         &self,
         identity: &str,
@@ -495,6 +573,19 @@ impl Sockets {
             let now = st.now();
             let local = local_of_port(local_port);
             st.ep.set_transport_encrypted(local, true);
+            let symmetric = matches!(
+                resolve(&[&config], &st, ConfigKey::SymmetricConnect),
+                ConfigValue::Int32(v) if v != 0
+            );
+            if symmetric
+                && let Some(conn) = symmetric_match(&mut st, now, &to, local_port, &config)?
+            {
+                if st.collect_events(now) {
+                    shared.notify(&st);
+                }
+                st.wake_if_needed(&shared.waker);
+                return Ok(conn);
+            }
             let key = st.p2p.new_key();
             let addr = peer_addr(key);
             let conn = st.ep.connect(now, local, addr, config.clone())?;
@@ -527,6 +618,7 @@ impl Sockets {
                     created: now,
                     closed_at: None,
                     last_send: now,
+                    symmetric: symmetric.then(|| config.clone()),
                 },
             );
             let params = peer::PeerParams {
