@@ -50,8 +50,9 @@ const profileConfig = [
   `profile.${profile}.strip="debuginfo"`,
 ].flatMap((c) => ['--config', c]);
 
-run('cargo', ['build', '-p', 'lanewire-web', '--lib', '--target', target, '--profile', profile,
-  ...(debug ? [] : profileConfig)]);
+// `talc`: Talc as the global allocator, smaller than Rust's dlmalloc (see README.md, "Size").
+run('cargo', ['build', '-p', 'lanewire-web', '--lib', '--features', 'talc', '--target', target,
+  '--profile', profile, ...(debug ? [] : profileConfig)]);
 
 const built = join(targetDir, target, debug ? 'debug' : profile, 'lanewire_web.wasm');
 rmSync(pkg, { recursive: true, force: true });
@@ -64,9 +65,12 @@ if (!debug) {
   if (!existsSync(wasmOpt)) {
     throw new Error('node_modules/.bin/wasm-opt missing: run `npm ci` first');
   }
-  // The features rustc enables by default for wasm32-unknown-unknown.
+  // The features rustc enables by default for wasm32-unknown-unknown. `--converge` repeats
+  // the passes while they still shrink the module; the producers and target-features custom
+  // sections are metadata nothing reads at run time.
   run(wasmOpt, [
-    '-Oz', '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext',
+    '-Oz', '--converge', '--strip-producers', '--strip-target-features',
+    '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext',
     '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue',
     wasm, '-o', wasm,
   ]);

@@ -149,7 +149,12 @@ impl Lanewire {
             Error::new(ErrorCode::InvalidParam, format!("identity \"{}\" {e}", options.identity))
         })?;
         let seed = random_seed()?;
-        let rtc_config = rtc_configuration(&options.ice_servers);
+        // `P2PTransportIceEnable` 1 (relay bit alone) in the global config: relay only.
+        let relay_only = matches!(
+            options.config.get(ConfigKey::P2PTransportIceEnable),
+            Some(ConfigValue::Int32(v)) if v & 0b110 == 0
+        );
+        let rtc_config = rtc_configuration(&options.ice_servers, relay_only);
         let hop = Timer::channel()?;
         let inner = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
             let (w, w2) = (weak.clone(), weak.clone());
@@ -374,6 +379,14 @@ impl Lanewire {
     /// once; progress arrives as status events. If the peer is not registered, refuses, or no
     /// route is found, the connection ends in `ProblemDetectedLocally` with
     /// [`EndReason::MISC_P2P_RENDEZVOUS`] or [`EndReason::MISC_P2P_NAT_FIREWALL`].
+    ///
+    /// With `SymmetricConnect` 1 (in `config` or global) there is at most one connection per
+    /// identity and virtual port, as natively: a connection from the peer waiting to be
+    /// accepted is accepted and returned (`accept` on it then fails with `InvalidState`); if
+    /// both peers connect at once, the attempt of the identity that sorts first (UTF-8 byte
+    /// order) is kept and the other side's connection becomes its server side, so both see
+    /// their own handle connect and no incoming connection; a live symmetric connection to
+    /// the same peer and port makes the call fail with `InvalidState`.
     pub fn connect_p2p(
         &self,
         identity: &str,
@@ -398,6 +411,16 @@ impl Lanewire {
                 _ => port,
             };
             inner.ep.set_transport_encrypted(LocalId(local), true);
+            let symmetric = matches!(
+                config
+                    .get(ConfigKey::SymmetricConnect)
+                    .cloned()
+                    .unwrap_or_else(|| inner.ep.config_value(ConfigKey::SymmetricConnect)),
+                ConfigValue::Int32(v) if v != 0
+            );
+            if symmetric && let Some(conn) = inner.symmetric_match(now, &to, local, &config)? {
+                return Ok(conn);
+            }
             let key = inner.new_key();
             // 16 hex digits: valid by construction.
             let attempt = ConnectionId::new(format!("{:016x}", inner.rng.u64()))
@@ -412,6 +435,7 @@ impl Lanewire {
                 now,
             };
             let mut peer = Peer::new(&inner.weak, &inner.rtc_config, params)?;
+            peer.symmetric = symmetric.then(|| config.clone());
             let conn = inner.ep.connect(now, LocalId(local), key, config)?;
             peer.conn = Some(conn);
             let pc = peer.pc.clone();
@@ -624,7 +648,7 @@ fn invalid_handle() -> Error {
     Error::new(ErrorCode::InvalidHandle, "invalid connection handle")
 }
 
-fn rtc_configuration(servers: &[IceServer]) -> RtcConfiguration {
+fn rtc_configuration(servers: &[IceServer], relay_only: bool) -> RtcConfiguration {
     let list = Array::new();
     for s in servers {
         let server = RtcIceServer::new();
@@ -640,7 +664,47 @@ fn rtc_configuration(servers: &[IceServer]) -> RtcConfiguration {
     }
     let config = RtcConfiguration::new();
     config.set_ice_servers(&list);
+    if relay_only {
+        let _ = Reflect::set(&config, &"iceTransportPolicy".into(), &"relay".into());
+    }
     config
+}
+
+/// Whether the ICE route `pc` selected goes through a TURN relay (either candidate of the
+/// selected pair is of type `relay`), read from `getStats()`; `None` if the browser does not
+/// say.
+async fn route_relayed(pc: RtcPeerConnection) -> Option<bool> {
+    let report = JsFuture::from(pc.get_stats()).await.ok()?;
+    let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
+    let text = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_string());
+    // RTCStatsReport is maplike: `values()` iterates its stats dictionaries.
+    let values = get(&report, "values")?.dyn_into::<Function>().ok()?.call0(&report).ok()?;
+    let mut selected = None;
+    let mut pairs = Vec::new();
+    let mut relay_ids = Vec::new();
+    for v in js_sys::try_iter(&values).ok()?? {
+        let v = v.ok()?;
+        match text(&v, "type").as_deref() {
+            Some("transport") => selected = selected.or(text(&v, "selectedCandidatePairId")),
+            Some("candidate-pair") => {
+                let succeeded = text(&v, "state").as_deref() == Some("succeeded")
+                    && get(&v, "nominated").and_then(|n| n.as_bool()) == Some(true);
+                let ends = [text(&v, "localCandidateId"), text(&v, "remoteCandidateId")];
+                pairs.push((text(&v, "id"), succeeded, ends));
+            }
+            Some("local-candidate" | "remote-candidate")
+                if text(&v, "candidateType").as_deref() == Some("relay") =>
+            {
+                relay_ids.push(text(&v, "id"));
+            }
+            _ => {}
+        }
+    }
+    let pair = match selected {
+        Some(id) => pairs.iter().find(|p| p.0.as_deref() == Some(id.as_str())),
+        None => pairs.iter().find(|p| p.1),
+    }?;
+    Some(pair.2.iter().any(|end| end.is_some() && relay_ids.contains(end)))
 }
 
 // ---------------------------------------------------------------------- the state machine
@@ -685,7 +749,12 @@ impl Inner {
             {
                 // An incoming connection: the core created it from the handshake.
                 p.conn = Some(conn);
+                if p.relayed {
+                    let _ = self.ep.set_transport_info(conn, true, true);
+                }
             }
+            let mut info = info;
+            info.relayed |= self.peers.get(info.remote).is_some_and(|p| p.relayed);
             let info = self.convert_info(info);
             self.events.push_back(StatusEvent { conn, old, info });
         }
@@ -739,6 +808,51 @@ impl Inner {
             authenticated: info.authenticated,
             relayed: info.relayed,
         }
+    }
+
+    /// A symmetric `connect_p2p` to (`to`, `local`): the connection it turns out to be if the
+    /// peer is already connecting to us, `None` to go on with a new attempt, or an error when
+    /// a live symmetric connection exists.
+    fn symmetric_match(
+        &mut self,
+        now: Instant,
+        to: &Identity,
+        local: u32,
+        config: &Config,
+    ) -> Result<Option<ConnectionHandle>, Error> {
+        let Inner { ep, peers, .. } = self;
+        for p in peers.iter_mut() {
+            if p.identity != *to || p.local != LocalId(local) || p.dead {
+                continue;
+            }
+            match p.conn {
+                Some(c) => {
+                    let Some(info) = ep.connection_info(c) else { continue };
+                    if info.state.is_ended() {
+                        continue;
+                    }
+                    let waiting = !p.outgoing
+                        && info.listen_socket.is_some()
+                        && info.state == lanewire_core::ConnectionState::Connecting;
+                    if waiting && ep.accept(now, c).is_ok() {
+                        return Ok(Some(c));
+                    }
+                    return Err(Error::new(
+                        ErrorCode::InvalidState,
+                        format!("a symmetric connection to {to} on port {local} exists already"),
+                    ));
+                }
+                // The peer's offer is here and its channel is opening: become that connection.
+                None if !p.outgoing => {
+                    let c = ep.connect(now, LocalId(local), p.key, config.clone())?;
+                    ep.merge_incoming(now, c, p.key)?;
+                    p.conn = Some(c);
+                    return Ok(Some(c));
+                }
+                None => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Frees the peers whose connection is finished; returns when to look again.
@@ -901,7 +1015,30 @@ impl Inner {
                 if key.is_some() {
                     return; // a repeated offer
                 }
-                if !self.listen.iter().any(|(p, _)| *p == port) {
+                // Symmetric connect: our own attempt to this peer and port is still opening.
+                // The attempt of the identity that sorts first is kept: ours (ignore this
+                // offer; the peer takes ours), or theirs (our connection becomes its server).
+                let crossing = self
+                    .peers
+                    .iter()
+                    .find(|p| {
+                        p.outgoing
+                            && p.symmetric.is_some()
+                            && p.identity == from
+                            && p.local == LocalId(port)
+                            && p.opened_at.is_none()
+                            && !p.dead
+                    })
+                    .map(|p| (p.key, p.conn));
+                let mut give_way = None;
+                if let Some((old_key, conn)) = crossing {
+                    if self.identity.as_str().as_bytes() < from.as_str().as_bytes() {
+                        self.stats.symmetric_kept += 1;
+                        return;
+                    }
+                    give_way = conn.map(|c| (old_key, c));
+                }
+                if give_way.is_none() && !self.listen.iter().any(|(p, _)| *p == port) {
                     let reason = format!("nobody listens on virtual port {port}");
                     self.signal(&from, &attempt, Payload::Reject { reason });
                     return;
@@ -917,7 +1054,23 @@ impl Inner {
                     now,
                 };
                 match Peer::new(&self.weak, &self.rtc_config, params) {
-                    Ok(peer) => {
+                    Ok(mut peer) => {
+                        if let Some((old_key, conn)) = give_way
+                            && self.ep.merge_incoming(now, conn, key).is_ok()
+                        {
+                            // Our attempt is abandoned (the peer ignored its offer): close
+                            // its peer connection and say bye.
+                            peer.conn = Some(conn);
+                            self.unstall(old_key, now);
+                            if let Some(old) = self.peers.remove(old_key) {
+                                self.signal(&old.identity, &old.attempt, Payload::Bye);
+                            }
+                            self.stats.symmetric_merged += 1;
+                        } else if !self.listen.iter().any(|(p, _)| *p == port) {
+                            let reason = format!("nobody listens on virtual port {port}");
+                            self.signal(&from, &attempt, Payload::Reject { reason });
+                            return;
+                        }
                         let pc = peer.pc.clone();
                         self.peers.insert(peer);
                         spawn_local(make_answer(self.weak.clone(), key, pc, sdp));
@@ -1087,9 +1240,23 @@ pub(crate) fn on_signaling_closed(weak: &Weak<RefCell<Inner>>, why: String) {
 }
 
 pub(crate) fn on_channel_open(weak: &Weak<RefCell<Inner>>, key: PeerKey) {
+    let w = weak.clone();
     enter(weak, move |inner, now| {
         if let Some(p) = inner.peers.get_mut(key) {
             p.on_open(now, &mut inner.stats);
+            // Which route ICE chose: connection info reports relayed ones.
+            let pc = p.pc.clone();
+            spawn_local(async move {
+                let Some(relayed) = route_relayed(pc).await else { return };
+                enter(&w, move |inner, _| {
+                    if let Some(p) = inner.peers.get_mut(key) {
+                        p.relayed = relayed;
+                        if let Some(c) = p.conn {
+                            let _ = inner.ep.set_transport_info(c, true, relayed);
+                        }
+                    }
+                });
+            });
         }
     });
 }

@@ -140,13 +140,43 @@ impl From<HandleError> for Error {
 }
 
 impl From<ConfigError> for Error {
+    /// The same text as `ConfigError`'s `Display`, with numbers printed by JavaScript: the
+    /// core's `Display` would pull Rust's float formatting (about 15 KB) into the .wasm.
     fn from(e: ConfigError) -> Error {
-        let code = match e {
-            ConfigError::InvalidHandle => ErrorCode::InvalidHandle,
-            _ => ErrorCode::BadConfig,
+        let (code, message) = match e {
+            ConfigError::InvalidHandle => (ErrorCode::InvalidHandle, "invalid handle".into()),
+            ConfigError::UnknownName(n) => {
+                (ErrorCode::BadConfig, format!("unknown config value \"{n}\""))
+            }
+            ConfigError::WrongType { key, expected } => {
+                (ErrorCode::BadConfig, format!("config value {} takes {expected:?}", key.name()))
+            }
+            ConfigError::OutOfRange { key, min, max } => (
+                ErrorCode::BadConfig,
+                format!(
+                    "config value {} must be in [{}, {}]",
+                    key.name(),
+                    num_text(min),
+                    num_text(max)
+                ),
+            ),
+            ConfigError::WrongScope(key) => (
+                ErrorCode::BadConfig,
+                format!("config value {} is global: set it on the endpoint", key.name()),
+            ),
+            ConfigError::Unparsable { key, text } => (
+                ErrorCode::BadConfig,
+                format!("config value {}: cannot parse \"{text}\"", key.name()),
+            ),
         };
-        Error::new(code, e.to_string())
+        Error::new(code, message)
     }
+}
+
+/// A number as JavaScript prints it (`String(n)`): Rust's float `Display` would pull its float
+/// formatting (Grisu, Dragon4 and bignums, about 15 KB of wasm) into the package.
+pub(crate) fn num_text(n: f64) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
 }
 
 impl From<Error> for JsValue {

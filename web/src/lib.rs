@@ -29,6 +29,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// With the `talc` feature (the npm package): Talc instead of dlmalloc, about 2.8 KB less of
+/// gzipped .wasm.
+#[cfg(all(feature = "talc", target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod codec;
 #[cfg(target_arch = "wasm32")]

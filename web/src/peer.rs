@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Weak;
 
-use lanewire_core::{ConnectionHandle, Instant, LocalId};
+use lanewire_core::{Config, ConnectionHandle, Instant, LocalId};
 use lanewire_signaling::protocol::{ConnectionId, Identity, Payload};
 use wasm_bindgen::prelude::*;
 use web_sys::{
@@ -62,6 +62,10 @@ pub struct TransportStats {
     pub stalled_us: u64,
     /// Stalls that ended by timeout rather than by the channel draining.
     pub stall_timeouts: u64,
+    /// Symmetric connect: offers ignored because our own crossing attempt is the one kept.
+    pub symmetric_kept: u64,
+    /// Symmetric connect: outgoing connections that gave way to the peer's crossing attempt.
+    pub symmetric_merged: u64,
 }
 
 /// The peers of one instance. A handful, so a vector searched linearly: no hash tables (and
@@ -166,6 +170,10 @@ pub(crate) struct Peer {
     pub(crate) pending_signals: Vec<Payload>,
     /// The answer arrived (later copies are ignored).
     pub(crate) answer_seen: bool,
+    /// ICE's selected route goes through a TURN relay (known shortly after the channel opens).
+    pub(crate) relayed: bool,
+    /// An outgoing symmetric connection's config (see `Lanewire::connect_p2p`).
+    pub(crate) symmetric: Option<Config>,
     _on_open: Closure<dyn FnMut()>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut()>,
@@ -257,6 +265,8 @@ impl Peer {
             description_sent: false,
             pending_signals: Vec::new(),
             answer_seen: false,
+            symmetric: None,
+            relayed: false,
             _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,

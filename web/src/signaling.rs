@@ -46,7 +46,8 @@ impl Signaling {
         });
         let w = weak;
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-            let why = format!("signaling WebSocket closed (code {} {:?})", ev.code(), ev.reason());
+            let why =
+                format!("signaling WebSocket closed (code {} \"{}\")", ev.code(), ev.reason());
             driver::on_signaling_closed(&w, why);
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));

@@ -267,3 +267,44 @@ async fn connect_again_after_closing() {
     a.shutdown();
     b.shutdown();
 }
+
+#[wasm_bindgen_test]
+async fn symmetric_connects_merge_into_one_connection() {
+    let mut sym = Config::new();
+    sym.set_i32(ConfigKey::SymmetricConnect, 1).expect("valid");
+    let a = Node::new("sym-a", Config::new(), false).await;
+    let b = Node::new("sym-b", Config::new(), false).await;
+    a.lw.listen_p2p(9, sym.clone()).expect("listen");
+    b.lw.listen_p2p(9, sym.clone()).expect("listen");
+    // Both offers leave before either arrives: the attempts cross.
+    let ca = a.lw.connect_p2p(&b.lw.identity(), 9, sym.clone()).expect("a connects");
+    let cb = b.lw.connect_p2p(&a.lw.identity(), 9, sym.clone()).expect("b connects");
+    a.lw.send(ca, b"from a", SendFlags::RELIABLE).expect("queue");
+    b.lw.send(cb, b"from b", SendFlags::RELIABLE).expect("queue");
+    wait_for("both connected", 5000, || {
+        a.state(ca) == ConnectionState::Connected && b.state(cb) == ConnectionState::Connected
+    })
+    .await;
+    assert_eq!(&*b.receive_n(cb, 1, 5000).await[0].data, b"from a");
+    assert_eq!(&*a.receive_n(ca, 1, 5000).await[0].data, b"from b");
+    // One connection, which each side sees as its own outgoing one.
+    for (n, c) in [(&a, ca), (&b, cb)] {
+        assert!(n.incoming().is_none(), "no incoming connection appears");
+        assert!(n.events.borrow().iter().all(|(_, e)| e.conn == c), "events of one handle only");
+        assert!(n.lw.connection_info(c).expect("info").listen_socket.is_none());
+    }
+    let (sa, sb) = (a.lw.transport_stats(), b.lw.transport_stats());
+    // Whether the offers crossed in flight depends on timing; if they did, exactly one side
+    // gave way, and never the one whose identity sorts first.
+    assert!(sa.symmetric_merged + sb.symmetric_merged <= 1, "{sa:?} {sb:?}");
+    let a_first = a.lw.identity().as_bytes() < b.lw.identity().as_bytes();
+    let first = if a_first { &sa } else { &sb };
+    assert_eq!(first.symmetric_merged, 0, "the identity that sorts first never gives way");
+    // At most one symmetric connection per peer and port.
+    let e = a.lw.connect_p2p(&b.lw.identity(), 9, sym).expect_err("a second one");
+    assert_eq!(e.code(), ErrorCode::InvalidState);
+    a.lw.close(ca, EndReason(1000), "", false).expect("close");
+    wait_for("ClosedByPeer", 5000, || b.state(cb) == ConnectionState::ClosedByPeer).await;
+    a.shutdown();
+    b.shutdown();
+}

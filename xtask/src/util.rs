@@ -25,6 +25,30 @@ where
 {
     let mut cmd = Command::new("cargo");
     cmd.args(args).current_dir(workspace_root());
+    as_plain_build(&mut cmd);
+    cmd
+}
+
+/// Removes what `cargo run` (the `cargo xtask` alias) sets for this process from `cmd`'s
+/// environment. Build scripts such as ring's declare `rerun-if-env-changed=CARGO_PKG_NAME`
+/// (and `CARGO_MANIFEST_DIR`...), so a nested `cargo build` that inherits xtask's values
+/// would rebuild them, and the next plain `cargo build` would rebuild them back.
+pub(crate) fn as_plain_build(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || matches!(
+                k.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
     cmd
 }
 
