@@ -3,14 +3,14 @@
 //! A plain binary whose one dependency is `lanewire-core` (for `cert`, with default features
 //! only: the crypto crates, no simulator). Each area is a module: [`setup`] installs tools,
 //! [`mod@test`] runs the CI suite, [`mod@bench`] runs benchmarks and soaks, [`fuzz`] runs the
-//! fuzz targets, [`cert`] makes CA keys and certificates, [`later`] holds the tasks whose
-//! subject does not exist yet, and [`util`] runs commands.
+//! fuzz targets, [`cert`] makes CA keys and certificates, [`demo`] builds and serves the
+//! cross-platform demo, and [`util`] runs commands.
 
 mod bench;
 mod cert;
 mod counts;
+mod demo;
 mod fuzz;
-mod later;
 mod setup;
 mod test;
 mod util;
@@ -28,7 +28,7 @@ COMMANDS:
   test    setup, then fmt, clippy, native tests, wasm32 tests in Node.js, docs (what CI runs)
   bench   run the benchmarks: core, native or all
   soak    run the long #[ignore] soak tests in release mode
-  demo    build and serve the demo page (not yet)
+  demo    build and serve the demo: page, signaling server and a native client on localhost
   fuzz    run each fuzz target for a bounded time (cargo-fuzz, on the stable toolchain)
   cert    make an application CA key, issue and verify identity certificates";
 
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         "setup" => (setup::main, setup::HELP),
         "bench" => (bench::bench, bench::BENCH_HELP),
         "soak" => (bench::soak, bench::SOAK_HELP),
-        "demo" => (later::demo, later::DEMO_HELP),
+        "demo" => (demo::main, demo::HELP),
         "fuzz" => (fuzz::main, fuzz::HELP),
         "cert" => (cert::main, cert::HELP),
         other => {
