@@ -12,7 +12,16 @@
 //! `--loopback` binds ICE to 127.0.0.1 with loopback candidates (one machine, no network);
 //! `--token T` for a server that checks tokens. Prints `ready` once registered.
 
+use std::io::Write;
 use std::time::Duration;
+
+/// `println!` that does not panic when whoever reads stdout has gone (a closed pipe): the
+/// echo service keeps running.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 use lanewire::{Config, ConnectionState, EndReason, SendFlags, SignalingConfig, Sockets};
 
@@ -38,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sockets.connect_signaling(config)?;
     sockets.listen_p2p(port, Config::new())?;
     let group = sockets.create_poll_group();
-    println!("ready: {identity} listening on virtual port {port} via {url}");
+    say!("ready: {identity} listening on virtual port {port} via {url}");
     loop {
         sockets.run_callbacks(|ev| {
             let who = ev.info.remote_identity.clone().unwrap_or_default();
@@ -50,10 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 ConnectionState::Connected => {
                     let route = sockets.p2p_connection_info(ev.conn).and_then(|p| p.route);
-                    println!("{who} connected ({})", route.unwrap_or_default());
+                    say!("{who} connected ({})", route.unwrap_or_default());
                 }
                 ConnectionState::ClosedByPeer | ConnectionState::ProblemDetectedLocally => {
-                    println!("{who} left: {} {}", ev.info.end_reason, ev.info.end_debug);
+                    say!("{who} left: {} {}", ev.info.end_reason, ev.info.end_debug);
                     let _ = sockets.close(ev.conn, EndReason(0), "", false);
                 }
                 _ => {}
