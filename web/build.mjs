@@ -65,11 +65,16 @@ if (!debug) {
   if (!existsSync(wasmOpt)) {
     throw new Error('node_modules/.bin/wasm-opt missing: run `npm ci` first');
   }
-  // The features rustc enables by default for wasm32-unknown-unknown. `--converge` repeats
-  // the passes while they still shrink the module; the producers and target-features custom
+  // The features rustc enables by default for wasm32-unknown-unknown. `--flatten --rereloop`
+  // first rebuilds the control flow (the Relooper finds smaller structures than rustc's), then
+  // three rounds of -Oz: about 1 KB less gzipped than `-Oz --converge`, in the same time.
+  // `--low-memory-unused` lets constant offsets fold into loads and stores: it assumes no
+  // address computation wraps around into the first 1 KiB, which in Rust's linear memory only
+  // a pointer within 1 KiB of 4 GiB could do. The producers and target-features custom
   // sections are metadata nothing reads at run time.
   run(wasmOpt, [
-    '-Oz', '--converge', '--strip-producers', '--strip-target-features',
+    '--flatten', '--rereloop', '-Oz', '-Oz', '-Oz', '--low-memory-unused',
+    '--strip-producers', '--strip-target-features',
     '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-sign-ext',
     '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue',
     wasm, '-o', wasm,

@@ -16,7 +16,8 @@
 //! - The state lives in one `Rc<RefCell<Inner>>`; browser callbacks hold only `Weak`
 //!   references, so dropping the last [`Lanewire`] frees everything and the callbacks become
 //!   no-ops. Every `Closure` is owned by the struct that owns the object it is attached to.
-//! - The borrow is never held across a call into application code or an `await`.
+//! - The borrow is never held across a call into application code; promises settle into
+//!   entry points as browser events do.
 //! - A peer (RTCPeerConnection) carries exactly one core connection, keyed by [`PeerKey`].
 
 use core::fmt;
@@ -24,6 +25,7 @@ use core::time::Duration;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 
 use js_sys::{Array, Function, Promise, Reflect};
 use lanewire_core::config::{ConfigKey, ConfigValue};
@@ -37,7 +39,6 @@ use lanewire_signaling::protocol::{
     Payload, ServerMessage,
 };
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     RtcConfiguration, RtcIceCandidate, RtcIceCandidateInit, RtcIceConnectionState, RtcIceServer,
     RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit,
@@ -46,7 +47,7 @@ use web_sys::{
 use crate::error::{Error, ErrorCode, js_message};
 use crate::peer::{Peer, PeerParams, Peers, Sent, TransportStats};
 use crate::signaling::{Signaling, web_sys_warn};
-use crate::sys::{Clock, Once, Timer, random_seed};
+use crate::sys::{Clock, Once, Settled, Timer, random_seed, then};
 use crate::types::{ConnectionInfo, IceServer, Options, StatusEvent};
 
 /// After the application closes a connection, its peer connection stays this long (and until
@@ -60,6 +61,7 @@ const QUIET_BEFORE_FREE: Duration = Duration::from_secs(1);
 /// transmit queue. 50 ms is 250 KB at the ~5 MB/s a loopback channel carries: a drain that
 /// takes longer means a slow path, whose datagrams are better dropped than waited for.
 const MAX_STALL: Duration = Duration::from_millis(50);
+const MAX_STALL_US: u64 = MAX_STALL.as_micros() as u64;
 /// An incoming peer connection whose core connection never appeared (the handshake never
 /// came through) is freed after this: three times the core's default `TimeoutInitial`.
 const ORPHAN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,6 +146,79 @@ impl Lanewire {
     /// [`ErrorCode::TokenExpired`], [`ErrorCode::Signaling`], [`ErrorCode::Timeout`],
     /// [`ErrorCode::InvalidParam`] (bad identity or URL) or [`ErrorCode::Unsupported`].
     pub async fn connect(options: Options) -> Result<Lanewire, Error> {
+        type Slot = (Option<Result<Lanewire, Error>>, Option<Waker>);
+        let slot: Rc<RefCell<Slot>> = Rc::default();
+        let s = slot.clone();
+        Lanewire::connect_with(
+            options,
+            Box::new(move |r| {
+                let waker = {
+                    let mut s = s.borrow_mut();
+                    s.0 = Some(r);
+                    s.1.take()
+                };
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }),
+        );
+        core::future::poll_fn(|cx| {
+            let mut s = slot.borrow_mut();
+            match s.0.take() {
+                Some(r) => Poll::Ready(r),
+                None => {
+                    s.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// [`Lanewire::connect`] with a callback instead of a future: `done` gets the outcome (at
+    /// once when the options are bad).
+    pub(crate) fn connect_with(options: Options, done: Box<dyn FnOnce(Result<Lanewire, Error>)>) {
+        let lw = match Lanewire::open(&options) {
+            Ok(lw) => lw,
+            Err(e) => return done(Err(e)),
+        };
+        let registered = Promise::new(&mut |resolve, _reject| {
+            lw.inner.borrow_mut().registration = Registration::Pending { waiter: Some(resolve) };
+        });
+        // `as_millis() as u64` without the u128.
+        let timeout_ms = (options.timeout.as_secs().wrapping_mul(1000))
+            .wrapping_add(u64::from(options.timeout.subsec_millis()));
+        let w = Rc::downgrade(&lw.inner);
+        let deadline = Once::after(timeout_ms as f64, move || {
+            let msg = format!("no answer from the signaling server in {timeout_ms} ms");
+            enter(&w, move |inner, _| inner.fail_registration(Error::new(ErrorCode::Timeout, msg)));
+        });
+        // The promise only ever resolves; the outcome is in `registration`.
+        then(&registered, move |_| {
+            drop(deadline);
+            let outcome = core::mem::replace(
+                &mut lw.inner.borrow_mut().registration,
+                Registration::Failed(Error::new(ErrorCode::Closed, "registration consumed")),
+            );
+            done(match outcome {
+                Registration::Registered => {
+                    lw.inner.borrow_mut().registration = Registration::Registered;
+                    Ok(lw)
+                }
+                Registration::Failed(e) => {
+                    lw.shutdown();
+                    Err(e)
+                }
+                Registration::Pending { .. } => {
+                    lw.shutdown();
+                    Err(Error::new(ErrorCode::Closed, "registration abandoned"))
+                }
+            });
+        });
+    }
+
+    /// The instance of [`Lanewire::connect`], its signaling WebSocket opening.
+    fn open(options: &Options) -> Result<Lanewire, Error> {
         crate::sys::install_panic_hook();
         let identity = Identity::new(options.identity.clone()).map_err(|e| {
             Error::new(ErrorCode::InvalidParam, format!("identity \"{}\" {e}", options.identity))
@@ -196,39 +271,9 @@ impl Lanewire {
                 shut_down: false,
             })
         });
-        let weak = Rc::downgrade(&inner);
-        let signaling = Signaling::open(&options.signaling_url, weak.clone())?;
+        let signaling = Signaling::open(&options.signaling_url, Rc::downgrade(&inner))?;
         inner.borrow_mut().signaling = Some(signaling);
-        let lw = Lanewire { inner };
-        let done = Promise::new(&mut |resolve, _reject| {
-            lw.inner.borrow_mut().registration = Registration::Pending { waiter: Some(resolve) };
-        });
-        let timeout_ms = options.timeout.as_millis() as u64;
-        let w = weak.clone();
-        let _deadline = Once::after(timeout_ms as f64, move || {
-            let msg = format!("no answer from the signaling server in {timeout_ms} ms");
-            enter(&w, move |inner, _| inner.fail_registration(Error::new(ErrorCode::Timeout, msg)));
-        });
-        // The promise only ever resolves; the outcome is in `registration`.
-        let _ = JsFuture::from(done).await;
-        let outcome = core::mem::replace(
-            &mut lw.inner.borrow_mut().registration,
-            Registration::Failed(Error::new(ErrorCode::Closed, "registration consumed")),
-        );
-        match outcome {
-            Registration::Registered => {
-                lw.inner.borrow_mut().registration = Registration::Registered;
-                Ok(lw)
-            }
-            Registration::Failed(e) => {
-                lw.shutdown();
-                Err(e)
-            }
-            Registration::Pending { .. } => {
-                lw.shutdown();
-                Err(Error::new(ErrorCode::Closed, "registration abandoned"))
-            }
-        }
+        Ok(Lanewire { inner })
     }
 
     /// The identity this instance registered.
@@ -246,18 +291,26 @@ impl Lanewire {
     /// Runs `f` on the state with the current time, then pumps the core and calls the
     /// application's callbacks.
     fn run<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> Result<R, Error>) -> Result<R, Error> {
-        let r = {
+        let mut f = Some(f);
+        let mut out = None;
+        self.run_dyn(&mut |inner, now| out = f.take().map(|f| f(inner, now)))?;
+        out.unwrap_or_else(|| Err(shut_down()))
+    }
+
+    /// [`Lanewire::run`]'s body, compiled once rather than once per API call.
+    #[inline(never)]
+    fn run_dyn(&self, f: &mut dyn FnMut(&mut Inner, Instant)) -> Result<(), Error> {
+        {
             let mut inner = self.inner.borrow_mut();
             if inner.shut_down {
-                return Err(Error::new(ErrorCode::Closed, "this Lanewire instance is shut down"));
+                return Err(shut_down());
             }
             let now = inner.clock.now();
-            let r = f(&mut inner, now);
+            f(&mut inner, now);
             inner.pump(now);
-            r
-        };
+        }
         self.dispatch();
-        r
+        Ok(())
     }
 
     /// Calls the application's callbacks for queued events, outside the borrow.
@@ -440,7 +493,7 @@ impl Lanewire {
             peer.conn = Some(conn);
             let pc = peer.pc.clone();
             inner.peers.insert(peer);
-            spawn_local(make_offer(inner.weak.clone(), key, pc));
+            make_offer(inner.weak.clone(), key, pc);
             Ok(conn)
         })
     }
@@ -644,6 +697,10 @@ impl Lanewire {
     }
 }
 
+fn shut_down() -> Error {
+    Error::new(ErrorCode::Closed, "this Lanewire instance is shut down")
+}
+
 fn invalid_handle() -> Error {
     Error::new(ErrorCode::InvalidHandle, "invalid connection handle")
 }
@@ -671,14 +728,13 @@ fn rtc_configuration(servers: &[IceServer], relay_only: bool) -> RtcConfiguratio
 }
 
 /// Whether the ICE route `pc` selected goes through a TURN relay (either candidate of the
-/// selected pair is of type `relay`), read from `getStats()`; `None` if the browser does not
-/// say.
-async fn route_relayed(pc: RtcPeerConnection) -> Option<bool> {
-    let report = JsFuture::from(pc.get_stats()).await.ok()?;
+/// selected pair is of type `relay`), read from the `getStats()` report; `None` if the
+/// browser does not say.
+fn route_relayed(report: &JsValue) -> Option<bool> {
     let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
     let text = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_string());
     // RTCStatsReport is maplike: `values()` iterates its stats dictionaries.
-    let values = get(&report, "values")?.dyn_into::<Function>().ok()?.call0(&report).ok()?;
+    let values = get(report, "values")?.dyn_into::<Function>().ok()?.call0(report).ok()?;
     let mut selected = None;
     let mut pairs = Vec::new();
     let mut relay_ids = Vec::new();
@@ -780,8 +836,9 @@ impl Inner {
             && k == key
         {
             self.stall = None;
-            let began = until - MAX_STALL;
-            self.stats.stalled_us += (now - began).as_micros() as u64;
+            // In u64 (`Duration::as_micros` is a u128).
+            let began = until.as_micros().saturating_sub(MAX_STALL_US);
+            self.stats.stalled_us += now.as_micros().saturating_sub(began);
             if let Some(p) = self.peers.get_mut(key) {
                 p.unstash(&mut self.stats);
             }
@@ -1073,7 +1130,7 @@ impl Inner {
                         }
                         let pc = peer.pc.clone();
                         self.peers.insert(peer);
-                        spawn_local(make_answer(self.weak.clone(), key, pc, sdp));
+                        make_answer(self.weak.clone(), key, pc, sdp);
                     }
                     Err(e) => {
                         self.signal(&from, &attempt, Payload::Reject { reason: e.to_string() });
@@ -1086,7 +1143,7 @@ impl Inner {
                 if p.outgoing && !p.answer_seen && !p.dead {
                     p.answer_seen = true;
                     let pc = p.pc.clone();
-                    spawn_local(take_answer(self.weak.clone(), key, pc, sdp));
+                    take_answer(self.weak.clone(), key, pc, sdp);
                 }
             }
             Payload::Candidate { candidate, sdp_mid, sdp_mline_index } => {
@@ -1167,9 +1224,7 @@ impl Inner {
 fn add_candidate(pc: &RtcPeerConnection, init: &RtcIceCandidateInit) {
     let p = pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(init));
     // A candidate the browser cannot use is not an error of the connection.
-    spawn_local(async move {
-        let _ = JsFuture::from(p).await;
-    });
+    then(&p, |_| {});
 }
 
 // ---------------------------------------------------------------------- entry points
@@ -1177,30 +1232,32 @@ fn add_candidate(pc: &RtcPeerConnection, init: &RtcIceCandidateInit) {
 /// Runs `f` on the instance behind `weak` (if it still exists) as an entry point: clock,
 /// work, pump, callbacks.
 fn enter(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner, Instant) + 'static) {
-    let Some(inner) = weak.upgrade() else { return };
-    let lw = Lanewire { inner };
-    if lw.inner.try_borrow_mut().is_err() {
-        // Browsers queue these events as tasks, so this does not happen; if one ever arrives
-        // synchronously inside a call into the browser, run it right after that call.
-        defer(lw, Box::new(f));
-        return;
-    }
-    let _ = lw.run(|i, now| {
-        f(i, now);
-        Ok(())
-    });
+    enter_boxed(weak, Box::new(f));
 }
 
 /// Work an entry point could not do at once.
 type Deferred = Box<dyn FnOnce(&mut Inner, Instant)>;
 
-/// The slow path of [`enter`], boxed so it is compiled once, not once per entry point.
-fn defer(lw: Lanewire, f: Deferred) {
-    spawn_local(async move {
-        let _ = lw.run(|i, now| {
-            f(i, now);
-            Ok(())
-        });
+/// [`enter`]'s body, compiled once rather than once per entry point.
+#[inline(never)]
+fn enter_boxed(weak: &Weak<RefCell<Inner>>, f: Deferred) {
+    let Some(inner) = weak.upgrade() else { return };
+    let lw = Lanewire { inner };
+    if lw.inner.try_borrow_mut().is_err() {
+        // Browsers queue these events as tasks, so this does not happen; if one ever arrives
+        // synchronously inside a call into the browser, run it right after that call.
+        then(&Promise::resolve(&JsValue::UNDEFINED), move |_| run_once(&lw, f));
+        return;
+    }
+    run_once(&lw, f);
+}
+
+fn run_once(lw: &Lanewire, f: Deferred) {
+    let mut f = Some(f);
+    let _ = lw.run_dyn(&mut |inner, now| {
+        if let Some(f) = f.take() {
+            f(inner, now);
+        }
     });
 }
 
@@ -1244,10 +1301,24 @@ pub(crate) fn on_channel_open(weak: &Weak<RefCell<Inner>>, key: PeerKey) {
     enter(weak, move |inner, now| {
         if let Some(p) = inner.peers.get_mut(key) {
             p.on_open(now, &mut inner.stats);
+            if p.had_queued() {
+                // Repeat the handshake datagrams that waited, 5 and 30 ms after opening (see
+                // `Peer::repeat_queued`), as the native driver does.
+                for (ms, last) in [(5.0, false), (30.0, true)] {
+                    let w = w.clone();
+                    p.repeats.push(Once::after(ms, move || {
+                        enter(&w, move |inner, now| {
+                            if let Some(p) = inner.peers.get_mut(key) {
+                                p.repeat_queued(now, &mut inner.stats, last);
+                            }
+                        });
+                    }));
+                }
+            }
             // Which route ICE chose: connection info reports relayed ones.
             let pc = p.pc.clone();
-            spawn_local(async move {
-                let Some(relayed) = route_relayed(pc).await else { return };
+            then(&pc.get_stats(), move |report| {
+                let Some(relayed) = report.ok().and_then(|r| route_relayed(&r)) else { return };
                 enter(&w, move |inner, _| {
                     if let Some(p) = inner.peers.get_mut(key) {
                         p.relayed = relayed;
@@ -1326,43 +1397,52 @@ fn rendezvous_failed(weak: &Weak<RefCell<Inner>>, key: PeerKey, what: &str, e: &
     });
 }
 
-async fn make_offer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection) {
-    let result: Result<String, JsValue> = async {
-        let offer = JsFuture::from(pc.create_offer()).await?;
-        let sdp = sdp_of(&offer)?;
-        JsFuture::from(pc.set_local_description(&description(RtcSdpType::Offer, &sdp))).await?;
-        Ok(sdp)
-    }
-    .await;
-    match result {
-        Ok(sdp) => enter(&weak, move |inner, _| {
-            let port = inner.peers.get(key).map_or(0, |p| p.port);
-            inner.signal_peer(key, Payload::Offer { sdp, port });
-        }),
-        Err(e) => rendezvous_failed(&weak, key, "offer", &e),
-    }
+fn make_offer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection) {
+    let offer = pc.create_offer();
+    then(&offer, move |r: Settled| {
+        let sdp = match r.and_then(|offer| sdp_of(&offer)) {
+            Ok(sdp) => sdp,
+            Err(e) => return rendezvous_failed(&weak, key, "offer", &e),
+        };
+        let set = pc.set_local_description(&description(RtcSdpType::Offer, &sdp));
+        then(&set, move |r| match r {
+            Ok(_) => enter(&weak, move |inner, _| {
+                let port = inner.peers.get(key).map_or(0, |p| p.port);
+                inner.signal_peer(key, Payload::Offer { sdp, port });
+            }),
+            Err(e) => rendezvous_failed(&weak, key, "offer", &e),
+        });
+    });
 }
 
-async fn make_answer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection, sdp: String) {
-    let result: Result<String, JsValue> = async {
-        JsFuture::from(pc.set_remote_description(&description(RtcSdpType::Offer, &sdp))).await?;
+fn make_answer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection, sdp: String) {
+    let set = pc.set_remote_description(&description(RtcSdpType::Offer, &sdp));
+    then(&set, move |r| {
+        if let Err(e) = r {
+            return rendezvous_failed(&weak, key, "answer", &e);
+        }
         enter(&weak, move |inner, _| inner.remote_description_set(key));
-        let answer = JsFuture::from(pc.create_answer()).await?;
-        let sdp = sdp_of(&answer)?;
-        JsFuture::from(pc.set_local_description(&description(RtcSdpType::Answer, &sdp))).await?;
-        Ok(sdp)
-    }
-    .await;
-    match result {
-        Ok(sdp) => enter(&weak, move |inner, _| inner.signal_peer(key, Payload::Answer { sdp })),
-        Err(e) => rendezvous_failed(&weak, key, "answer", &e),
-    }
+        let answer = pc.create_answer();
+        then(&answer, move |r| {
+            let sdp = match r.and_then(|answer| sdp_of(&answer)) {
+                Ok(sdp) => sdp,
+                Err(e) => return rendezvous_failed(&weak, key, "answer", &e),
+            };
+            let set = pc.set_local_description(&description(RtcSdpType::Answer, &sdp));
+            then(&set, move |r| match r {
+                Ok(_) => {
+                    enter(&weak, move |inner, _| inner.signal_peer(key, Payload::Answer { sdp }));
+                }
+                Err(e) => rendezvous_failed(&weak, key, "answer", &e),
+            });
+        });
+    });
 }
 
-async fn take_answer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection, sdp: String) {
-    let desc = description(RtcSdpType::Answer, &sdp);
-    match JsFuture::from(pc.set_remote_description(&desc)).await {
+fn take_answer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection, sdp: String) {
+    let set = pc.set_remote_description(&description(RtcSdpType::Answer, &sdp));
+    then(&set, move |r| match r {
         Ok(_) => enter(&weak, move |inner, _| inner.remote_description_set(key)),
         Err(e) => rendezvous_failed(&weak, key, "answer", &e),
-    }
+    });
 }

@@ -13,7 +13,7 @@
 
 use core::time::Duration;
 
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use lanewire_core::config::{CONFIG_TABLE, ConfigKey, ConfigType, ConfigValue};
 use lanewire_core::{
     Config, ConnectionHandle, ConnectionState, ListenSocketHandle, Message, PollGroupHandle,
@@ -321,11 +321,6 @@ fn conn_to(h: ConnectionHandle) -> f64 {
     handle_to_js(h.to_bits())
 }
 
-fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
-    // Defining a property on a plain object cannot fail.
-    let _ = Reflect::set(o, &JsValue::from_str(key), &value.into());
-}
-
 fn state_str(s: ConnectionState) -> &'static str {
     match s {
         ConnectionState::None => "none",
@@ -338,42 +333,133 @@ fn state_str(s: ConnectionState) -> &'static str {
 }
 
 fn info_to_js(info: &ConnectionInfo) -> Object {
-    let o = Object::new();
-    set(&o, "state", state_str(info.state));
-    set(&o, "peerIdentity", info.peer_identity.clone().map_or(JsValue::NULL, JsValue::from));
-    set(&o, "virtualPort", info.virtual_port);
     let listen = info.listen_socket.map_or(JsValue::NULL, |h| handle_to_js(h.to_bits()).into());
-    set(&o, "listenSocket", listen);
-    set(&o, "userData", info.user_data as f64);
-    set(&o, "endReason", info.end_reason.0);
-    set(&o, "endDebug", info.end_debug.as_str());
-    set(&o, "description", info.description.as_str());
-    set(&o, "name", info.name.as_str());
-    set(&o, "encrypted", info.encrypted);
-    set(&o, "transportEncrypted", info.transport_encrypted);
-    set(&o, "authenticated", info.authenticated);
-    set(&o, "relayed", info.relayed);
-    o
+    js_info(
+        state_str(info.state),
+        info.peer_identity.as_deref().map_or(JsValue::NULL, JsValue::from),
+        info.virtual_port,
+        listen,
+        info.user_data as f64,
+        info.end_reason.0,
+        &info.end_debug,
+        &info.description,
+        &info.name,
+        info.encrypted,
+        info.transport_encrypted,
+        info.authenticated,
+        info.relayed,
+    )
 }
 
 fn event_to_js(ev: &StatusEvent) -> Object {
-    let o = Object::new();
-    set(&o, "conn", conn_to(ev.conn));
-    set(&o, "oldState", state_str(ev.old));
-    set(&o, "state", state_str(ev.info.state));
-    set(&o, "info", info_to_js(&ev.info));
-    o
+    js_event(conn_to(ev.conn), state_str(ev.old), state_str(ev.info.state), info_to_js(&ev.info))
 }
 
 // Messages are the hot path of receiving: one call per message builds the object in
 // JavaScript (and copies the payload out of wasm memory once), instead of a property set, and
-// a UTF-8 decode of its name, per field.
+// a UTF-8 decode of its name, per field. The other objects are built the same way: one call
+// each is less code in the .wasm than a property set per field.
 #[wasm_bindgen(
     inline_js = "export function message(conn, data, number, lane, reliable, userData, receivedAt) {
   return { conn, data: data.slice(), number, lane, reliable, userData, receivedAt };
+}
+export function info(state, peerIdentity, virtualPort, listenSocket, userData, endReason, endDebug,
+  description, name, encrypted, transportEncrypted, authenticated, relayed) {
+  return { state, peerIdentity, virtualPort, listenSocket, userData, endReason, endDebug,
+    description, name, encrypted, transportEncrypted, authenticated, relayed };
+}
+export function event(conn, oldState, state, info) {
+  return { conn, oldState, state, info };
+}
+export function quickStatus(state, pingMs, qualityLocal, qualityRemote, outPacketsPerSec,
+  outBytesPerSec, inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec, pendingUnreliable,
+  pendingReliable, sentUnackedReliable, queueTimeMs, lanes) {
+  return { state, pingMs, qualityLocal, qualityRemote, outPacketsPerSec, outBytesPerSec,
+    inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec, pendingUnreliable, pendingReliable,
+    sentUnackedReliable, queueTimeMs, lanes };
+}
+export function laneStatus(lanes, pendingUnreliable, pendingReliable, sentUnackedReliable, queueTimeMs) {
+  lanes.push({ pendingUnreliable, pendingReliable, sentUnackedReliable, queueTimeMs });
+}
+export function stats(datagramsIn, datagramsOut, malformed, droppedBufferFull, sendErrors, noRoute,
+  droppedOpening, stalls, stalledMs, stallTimeouts, symmetricKept, symmetricMerged) {
+  return { datagramsIn, datagramsOut, malformed, droppedBufferFull, sendErrors, noRoute,
+    droppedOpening, stalls, stalledMs, stallTimeouts, symmetricKept, symmetricMerged };
+}
+export function configKey(keys, name, type, scope, dflt, min, max) {
+  keys.push({ name, type, scope, default: dflt, min, max });
 }"
 )]
 extern "C" {
+    #[wasm_bindgen(js_name = info)]
+    fn js_info(
+        state: &str,
+        peer_identity: JsValue,
+        virtual_port: u32,
+        listen_socket: JsValue,
+        user_data: f64,
+        end_reason: u32,
+        end_debug: &str,
+        description: &str,
+        name: &str,
+        encrypted: bool,
+        transport_encrypted: bool,
+        authenticated: bool,
+        relayed: bool,
+    ) -> Object;
+    #[wasm_bindgen(js_name = event)]
+    fn js_event(conn: f64, old_state: &str, state: &str, info: Object) -> Object;
+    #[wasm_bindgen(js_name = quickStatus)]
+    fn js_quick_status(
+        state: &str,
+        ping_ms: i32,
+        quality_local: f32,
+        quality_remote: f32,
+        out_packets_per_sec: f32,
+        out_bytes_per_sec: f32,
+        in_packets_per_sec: f32,
+        in_bytes_per_sec: f32,
+        send_rate_bytes_per_sec: f64,
+        pending_unreliable: f64,
+        pending_reliable: f64,
+        sent_unacked_reliable: f64,
+        queue_time_ms: f64,
+        lanes: Array,
+    ) -> Object;
+    #[wasm_bindgen(js_name = laneStatus)]
+    fn js_lane_status(
+        lanes: &Array,
+        pending_unreliable: f64,
+        pending_reliable: f64,
+        sent_unacked_reliable: f64,
+        queue_time_ms: f64,
+    );
+    #[wasm_bindgen(js_name = stats)]
+    fn js_stats(
+        datagrams_in: f64,
+        datagrams_out: f64,
+        malformed: f64,
+        dropped_buffer_full: f64,
+        send_errors: f64,
+        no_route: f64,
+        dropped_opening: f64,
+        stalls: f64,
+        stalled_ms: f64,
+        stall_timeouts: f64,
+        symmetric_kept: f64,
+        symmetric_merged: f64,
+    ) -> JsStats;
+    #[wasm_bindgen(js_name = configKey)]
+    fn js_config_key(
+        keys: &Array,
+        name: &str,
+        ty: &str,
+        scope: &str,
+        default: JsValue,
+        min: f64,
+        max: f64,
+    );
+
     #[wasm_bindgen(js_name = message)]
     fn js_message(
         conn: f64,
@@ -408,31 +494,32 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn quick_status_to_js(q: &QuickStatus) -> Object {
-    let o = Object::new();
-    set(&o, "state", q.state.map_or("none", state_str));
-    set(&o, "pingMs", q.ping_ms);
-    set(&o, "qualityLocal", q.quality_local);
-    set(&o, "qualityRemote", q.quality_remote);
-    set(&o, "outPacketsPerSec", q.out_packets_per_sec);
-    set(&o, "outBytesPerSec", q.out_bytes_per_sec);
-    set(&o, "inPacketsPerSec", q.in_packets_per_sec);
-    set(&o, "inBytesPerSec", q.in_bytes_per_sec);
-    set(&o, "sendRateBytesPerSec", q.send_rate_bytes_per_sec as f64);
-    set(&o, "pendingUnreliable", q.pending_unreliable as f64);
-    set(&o, "pendingReliable", q.pending_reliable as f64);
-    set(&o, "sentUnackedReliable", q.sent_unacked_reliable as f64);
-    set(&o, "queueTimeMs", ms(q.queue_time));
     let lanes = Array::new();
     for l in &q.lanes {
-        let lo = Object::new();
-        set(&lo, "pendingUnreliable", l.pending_unreliable as f64);
-        set(&lo, "pendingReliable", l.pending_reliable as f64);
-        set(&lo, "sentUnackedReliable", l.sent_unacked_reliable as f64);
-        set(&lo, "queueTimeMs", ms(l.queue_time));
-        lanes.push(&lo);
+        js_lane_status(
+            &lanes,
+            l.pending_unreliable as f64,
+            l.pending_reliable as f64,
+            l.sent_unacked_reliable as f64,
+            ms(l.queue_time),
+        );
     }
-    set(&o, "lanes", lanes);
-    o
+    js_quick_status(
+        q.state.map_or("none", state_str),
+        q.ping_ms,
+        q.quality_local,
+        q.quality_remote,
+        q.out_packets_per_sec,
+        q.out_bytes_per_sec,
+        q.in_packets_per_sec,
+        q.in_bytes_per_sec,
+        q.send_rate_bytes_per_sec as f64,
+        q.pending_unreliable as f64,
+        q.pending_reliable as f64,
+        q.sent_unacked_reliable as f64,
+        ms(q.queue_time),
+        lanes,
+    )
 }
 
 fn config_key(name: &JsValue) -> JsResult<ConfigKey> {
@@ -549,14 +636,15 @@ fn options_from_js(o: &JsValue) -> JsResult<Options> {
     Ok(options)
 }
 
-fn numbers<T: TryFrom<i64>>(v: &JsValue, what: &str) -> JsResult<Vec<T>> {
+/// An array of integers in `lo..=hi` (one function for both lane lists, not one per type).
+fn numbers(v: &JsValue, what: &str, lo: f64, hi: f64) -> JsResult<Vec<i32>> {
     let bad =
         || err(ErrorCode::InvalidParam, format!("{what} must be an array of integers in range"));
     let list = v.dyn_ref::<Array>().ok_or_else(bad)?;
     list.iter()
-        .map(|x| {
-            let n = x.as_f64().filter(|n| n.fract() == 0.0).ok_or_else(bad)?;
-            T::try_from(n as i64).map_err(|_| bad())
+        .map(|x| match x.as_f64() {
+            Some(n) if n.fract() == 0.0 && n >= lo && n <= hi => Ok(n as i32),
+            _ => Err(bad()),
         })
         .collect()
 }
@@ -576,10 +664,28 @@ impl JsLanewire {
     /// Connects to the signaling server and registers `options.identity`. Rejects with a
     /// `LanewireError` (`BadToken`, `TokenExpired`, `Signaling`, `Timeout`, `InvalidParam`,
     /// `Unsupported`).
-    pub async fn connect(options: JsConnectOptions) -> JsResult<JsLanewire> {
-        let options = options_from_js(&options)?;
-        let lw = Inner::connect(options).await?;
-        Ok(JsLanewire { lw })
+    #[wasm_bindgen(unchecked_return_type = "Promise<Lanewire>")]
+    pub fn connect(options: JsConnectOptions) -> Promise {
+        let mut options = Some(options);
+        Promise::new(&mut |resolve, reject| {
+            let Some(options) = options.take() else { return };
+            let options = match options_from_js(&options) {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = reject.call1(&JsValue::NULL, &e);
+                    return;
+                }
+            };
+            Inner::connect_with(
+                options,
+                Box::new(move |r| {
+                    let _ = match r {
+                        Ok(lw) => resolve.call1(&JsValue::NULL, &JsLanewire { lw }.into()),
+                        Err(e) => reject.call1(&JsValue::NULL, &e.into()),
+                    };
+                }),
+            );
+        })
     }
 
     /// The registered identity.
@@ -708,8 +814,11 @@ impl JsLanewire {
         priorities: JsNumbers,
         weights: JsNumbers,
     ) -> JsResult<()> {
-        let p: Vec<i32> = numbers(&priorities, "priorities")?;
-        let w: Vec<u16> = numbers(&weights, "weights")?;
+        let p = numbers(&priorities, "priorities", f64::from(i32::MIN), f64::from(i32::MAX))?;
+        let w: Vec<u16> = numbers(&weights, "weights", 0.0, f64::from(u16::MAX))?
+            .iter()
+            .map(|&w| w as u16)
+            .collect();
         Ok(self.lw.configure_lanes(conn_from(conn)?, &p, &w)?)
     }
 
@@ -810,20 +919,20 @@ impl JsLanewire {
     pub fn stats(&self) -> JsStats {
         let e = self.lw.endpoint_stats();
         let t = self.lw.transport_stats();
-        let o = Object::new();
-        set(&o, "datagramsIn", e.datagrams_in as f64);
-        set(&o, "datagramsOut", e.datagrams_out as f64);
-        set(&o, "malformed", e.malformed as f64);
-        set(&o, "droppedBufferFull", t.dropped_buffer_full as f64);
-        set(&o, "sendErrors", t.send_errors as f64);
-        set(&o, "noRoute", t.no_route as f64);
-        set(&o, "droppedOpening", t.dropped_opening as f64);
-        set(&o, "stalls", t.stalls as f64);
-        set(&o, "stalledMs", t.stalled_us as f64 / 1000.0);
-        set(&o, "stallTimeouts", t.stall_timeouts as f64);
-        set(&o, "symmetricKept", t.symmetric_kept as f64);
-        set(&o, "symmetricMerged", t.symmetric_merged as f64);
-        o.unchecked_into()
+        js_stats(
+            e.datagrams_in as f64,
+            e.datagrams_out as f64,
+            e.malformed as f64,
+            t.dropped_buffer_full as f64,
+            t.send_errors as f64,
+            t.no_route as f64,
+            t.dropped_opening as f64,
+            t.stalls as f64,
+            t.stalled_us as f64 / 1000.0,
+            t.stall_timeouts as f64,
+            t.symmetric_kept as f64,
+            t.symmetric_merged as f64,
+        )
     }
 
     /// Closes every connection and peer connection and the signaling socket, and drops the
@@ -839,24 +948,17 @@ impl JsLanewire {
 pub fn config_keys() -> JsConfigKeys {
     let out = Array::new();
     for info in CONFIG_TABLE {
-        let o = Object::new();
-        set(&o, "name", info.name);
         let (ty, default) = match info.ty {
             ConfigType::Int32 => ("int32", JsValue::from(info.default)),
             ConfigType::Int64 => ("int64", JsValue::from(info.default)),
             ConfigType::Float => ("float", JsValue::from(info.default)),
             ConfigType::String => ("string", JsValue::from("")),
         };
-        set(&o, "type", ty);
         let scope = match info.scope {
             lanewire_core::config::ConfigScope::Global => "global",
             lanewire_core::config::ConfigScope::Connection => "connection",
         };
-        set(&o, "scope", scope);
-        set(&o, "default", default);
-        set(&o, "min", info.min);
-        set(&o, "max", info.max);
-        out.push(&o);
+        js_config_key(&out, info.name, ty, scope, default, info.min, info.max);
     }
     out.unchecked_into()
 }

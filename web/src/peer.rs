@@ -7,7 +7,6 @@
 //! core negotiates its null cipher on these local sockets.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Weak;
 
 use lanewire_core::{Config, ConnectionHandle, Instant, LocalId};
@@ -149,7 +148,8 @@ pub(crate) struct Peer {
     pub(crate) open: bool,
     /// The transport is closed or failed for good.
     pub(crate) dead: bool,
-    queued: VecDeque<Vec<u8>>,
+    /// A `Vec` rather than a `VecDeque`: at most [`MAX_QUEUED`], and no `VecDeque` code.
+    queued: Vec<Vec<u8>>,
     /// The remote description is set, so candidates can be added.
     pub(crate) remote_description: bool,
     /// Candidates that arrived before the remote description.
@@ -172,14 +172,51 @@ pub(crate) struct Peer {
     pub(crate) answer_seen: bool,
     /// ICE's selected route goes through a TURN relay (known shortly after the channel opens).
     pub(crate) relayed: bool,
+    /// The timers of [`Peer::repeat_queued`] (dropping one cancels it).
+    pub(crate) repeats: Vec<crate::sys::Once>,
     /// An outgoing symmetric connection's config (see `Lanewire::connect_p2p`).
     pub(crate) symmetric: Option<Config>,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut()>,
-    _on_drained: Closure<dyn FnMut()>,
-    _on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(Event)>,
+    _on_drained: Closure<dyn FnMut(Event)>,
+    _on_candidate: Closure<dyn FnMut(Event)>,
     _on_ice_state: Closure<dyn FnMut(Event)>,
+}
+
+/// Which event a peer's handler is attached to.
+#[derive(Clone, Copy)]
+enum PeerEvent {
+    Open,
+    Message,
+    Close,
+    Drained,
+    Candidate,
+    IceState,
+}
+
+/// Every event of a peer's channel and connection, passed on to the driver.
+fn on_event(
+    weak: &Weak<RefCell<Inner>>,
+    pc: &RtcPeerConnection,
+    key: PeerKey,
+    kind: PeerEvent,
+    ev: Event,
+) {
+    match kind {
+        PeerEvent::Open => driver::on_channel_open(weak, key),
+        PeerEvent::Message => {
+            driver::on_channel_message(weak, key, ev.unchecked_into::<MessageEvent>().data())
+        }
+        PeerEvent::Close => driver::on_channel_closed(weak, key),
+        PeerEvent::Drained => driver::on_channel_drained(weak, key),
+        PeerEvent::Candidate => driver::on_local_candidate(
+            weak,
+            key,
+            ev.unchecked_into::<RtcPeerConnectionIceEvent>().candidate(),
+        ),
+        PeerEvent::IceState => driver::on_ice_state(weak, key, pc.ice_connection_state()),
+    }
 }
 
 /// What a new peer needs to know.
@@ -211,27 +248,18 @@ impl Peer {
         dc.set_binary_type(RtcDataChannelType::Arraybuffer);
 
         let key = p.key;
-        let w = weak.clone();
-        let on_open = Closure::<dyn FnMut()>::new(move || driver::on_channel_open(&w, key));
-        let w = weak.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            driver::on_channel_message(&w, key, ev.data())
-        });
-        let w = weak.clone();
-        let on_close = Closure::<dyn FnMut()>::new(move || driver::on_channel_closed(&w, key));
-        let w = weak.clone();
-        let on_drained = Closure::<dyn FnMut()>::new(move || driver::on_channel_drained(&w, key));
-        let w = weak.clone();
-        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
-            move |ev: RtcPeerConnectionIceEvent| {
-                driver::on_local_candidate(&w, key, ev.candidate())
-            },
-        );
-        let w = weak.clone();
-        let pc2 = pc.clone();
-        let on_ice_state = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-            driver::on_ice_state(&w, key, pc2.ice_connection_state())
-        });
+        // One closure type for the six handlers (one invoke shim in the .wasm, not six): the
+        // handler is told which event it is by `kind`.
+        let handler = |kind: PeerEvent| {
+            let (w, pc) = (weak.clone(), pc.clone());
+            Closure::<dyn FnMut(Event)>::new(move |ev: Event| on_event(&w, &pc, key, kind, ev))
+        };
+        let on_open = handler(PeerEvent::Open);
+        let on_message = handler(PeerEvent::Message);
+        let on_close = handler(PeerEvent::Close);
+        let on_drained = handler(PeerEvent::Drained);
+        let on_candidate = handler(PeerEvent::Candidate);
+        let on_ice_state = handler(PeerEvent::IceState);
         dc.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         dc.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         dc.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -252,7 +280,7 @@ impl Peer {
             conn: None,
             open: false,
             dead: false,
-            queued: VecDeque::new(),
+            queued: Vec::new(),
             remote_description: false,
             early_candidates: Vec::new(),
             created: p.now,
@@ -267,6 +295,7 @@ impl Peer {
             answer_seen: false,
             symmetric: None,
             relayed: false,
+            repeats: Vec::new(),
             _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,
@@ -293,10 +322,10 @@ impl Peer {
             }
         } else {
             if self.queued.len() == MAX_QUEUED {
-                self.queued.pop_front();
+                self.queued.remove(0);
                 stats.dropped_opening += 1;
             }
-            self.queued.push_back(data.to_vec());
+            self.queued.push(data.to_vec());
         }
         Sent::Done
     }
@@ -319,9 +348,37 @@ impl Peer {
         }
         self.open = true;
         self.opened_at = Some(now);
-        for d in core::mem::take(&mut self.queued) {
-            // A fresh channel has room for the few handshake datagrams that waited.
+        // A fresh channel has room for the few handshake datagrams that waited. They stay in
+        // `queued` for `repeat_queued`.
+        for i in 0..self.queued.len() {
+            let d = core::mem::take(&mut self.queued[i]);
             let _ = self.send(now, &d, stats);
+            self.queued[i] = d;
+        }
+    }
+
+    /// True if datagrams waited for the channel to open (see [`Peer::repeat_queued`]).
+    pub(crate) fn had_queued(&self) -> bool {
+        self.open && !self.queued.is_empty()
+    }
+
+    /// Sends again what waited for the channel to open; with `last`, forgets it. The side
+    /// whose SCTP association completes first opens its channel a moment before the peer's,
+    /// and a native peer (webrtc 0.21) drops what arrives on a channel it has not opened yet:
+    /// the first handshake datagram was often lost that way, and the core resends it only
+    /// after 500 ms. Handshake datagrams are idempotent (a repeated challenge request gets a
+    /// repeated stateless reply), as the native driver's own repeats rely on.
+    pub(crate) fn repeat_queued(&mut self, now: Instant, stats: &mut TransportStats, last: bool) {
+        if self.open && !self.dead {
+            for i in 0..self.queued.len() {
+                let d = core::mem::take(&mut self.queued[i]);
+                let _ = self.send(now, &d, stats);
+                self.queued[i] = d;
+            }
+        }
+        if last {
+            self.queued = Vec::new();
+            self.repeats.clear();
         }
     }
 

@@ -6,7 +6,7 @@ use std::rc::Weak;
 
 use lanewire_signaling::protocol::ClientMessage;
 use wasm_bindgen::prelude::*;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 use crate::codec;
 use crate::driver::{self, Inner};
@@ -16,9 +16,35 @@ use crate::error::{Error, ErrorCode};
 /// the socket.
 pub(crate) struct Signaling {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(Event)>,
+}
+
+const OPEN: u8 = 0;
+const MESSAGE: u8 = 1;
+const CLOSE: u8 = 2;
+
+/// Every event of the WebSocket, passed on to the driver.
+fn on_event(weak: &Weak<RefCell<Inner>>, kind: u8, ev: Event) {
+    match kind {
+        OPEN => driver::on_signaling_open(weak),
+        MESSAGE => {
+            // Binary frames are not part of the protocol: ignored.
+            if let Some(text) = ev.unchecked_into::<MessageEvent>().data().as_string() {
+                match codec::decode(&text) {
+                    Some(msg) => driver::on_signaling_message(weak, msg),
+                    None => web_sys_warn("lanewire: ignored a malformed signaling frame"),
+                }
+            }
+        }
+        _ => {
+            let ev = ev.unchecked_into::<CloseEvent>();
+            let why =
+                format!("signaling WebSocket closed (code {} \"{}\")", ev.code(), ev.reason());
+            driver::on_signaling_closed(weak, why);
+        }
+    }
 }
 
 impl Signaling {
@@ -32,24 +58,12 @@ impl Signaling {
             };
             Error::from_js(code, "opening the signaling WebSocket", &e)
         })?;
-        let w = weak.clone();
-        let on_open = Closure::<dyn FnMut()>::new(move || driver::on_signaling_open(&w));
-        let w = weak.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            // Binary frames are not part of the protocol: ignored.
-            if let Some(text) = ev.data().as_string() {
-                match codec::decode(&text) {
-                    Some(msg) => driver::on_signaling_message(&w, msg),
-                    None => web_sys_warn("lanewire: ignored a malformed signaling frame"),
-                }
-            }
-        });
-        let w = weak;
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-            let why =
-                format!("signaling WebSocket closed (code {} \"{}\")", ev.code(), ev.reason());
-            driver::on_signaling_closed(&w, why);
-        });
+        // One closure type for the three handlers (one invoke shim in the .wasm).
+        let handler = |kind: u8| {
+            let w = weak.clone();
+            Closure::<dyn FnMut(Event)>::new(move |ev: Event| on_event(&w, kind, ev))
+        };
+        let (on_open, on_message, on_close) = (handler(OPEN), handler(MESSAGE), handler(CLOSE));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));

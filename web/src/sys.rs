@@ -4,7 +4,7 @@
 //! rather than through web-sys's `window()`, so the same module runs in a page, in a worker
 //! and in Node.js (the package's own tests load it there).
 
-use js_sys::Function;
+use js_sys::{Function, Promise};
 use lanewire_core::Instant;
 use wasm_bindgen::prelude::*;
 use web_sys::MessageChannel;
@@ -25,13 +25,39 @@ extern "C" {
     fn console_error(s: &str);
 }
 
+// Settles a promise into one callback: `f(true, value)` or `f(false, error)`. One closure that
+// runs once (and frees itself), where `then` with two closures would leak the one never called.
+#[wasm_bindgen(
+    inline_js = "export function settle(p, f) { p.then((v) => f(true, v), (e) => f(false, e)); }"
+)]
+extern "C" {
+    fn settle(p: &Promise, f: &JsValue);
+}
+
+/// What a promise settled to, given to the callback of [`then`].
+pub(crate) type Settled = Result<JsValue, JsValue>;
+
+/// Calls `f` with what `p` settles to, in the promise's reaction task (the driver's
+/// replacement for `async`: no executor or futures in the .wasm).
+pub(crate) fn then(p: &Promise, f: impl FnOnce(Settled) + 'static) {
+    then_boxed(p, Box::new(f));
+}
+
+/// [`then`]'s body, compiled once rather than once per callback.
+fn then_boxed(p: &Promise, f: Box<dyn FnOnce(Settled)>) {
+    let cb = Closure::once_into_js(move |ok: bool, v: JsValue| f(if ok { Ok(v) } else { Err(v) }));
+    settle(p, &cb);
+}
+
 /// Sends panic messages to `console.error`: a panic is a bug, and without this the browser
 /// reports only "unreachable executed".
 pub(crate) fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
+    // An atomic flag rather than `std::sync::Once` (and its poisoning code): wasm32 here has
+    // one thread.
+    static INSTALLED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if !INSTALLED.swap(true, core::sync::atomic::Ordering::Relaxed) {
         std::panic::set_hook(Box::new(|info| console_error(&format!("lanewire panicked: {info}"))));
-    });
+    }
 }
 
 /// The core's clock: microseconds since this instance was created, never going backwards.
@@ -83,7 +109,7 @@ pub(crate) struct Timer {
 }
 
 /// Waits shorter than this, asked for inside a timer callback, hop first (the clamp is 4 ms).
-const CLAMPED_BELOW_MS: u128 = 5;
+const CLAMPED_BELOW_MS: u64 = 5;
 
 impl Timer {
     /// `callback` runs when the timer fires, `on_hop` when a hop arrives: both should run the
@@ -110,8 +136,9 @@ impl Timer {
         if self.armed.as_ref().is_some_and(|(at, _)| *at <= due) {
             return;
         }
-        // Whole milliseconds, rounded up so the core never wakes before its deadline.
-        let ms = (due - now).as_micros().div_ceil(1000);
+        // Whole milliseconds, rounded up so the core never wakes before its deadline (in u64:
+        // `Duration::as_micros` is a u128, whose division is a libcall).
+        let ms = due.as_micros().saturating_sub(now.as_micros()).div_ceil(1000);
         if in_timer_task && ms < CLAMPED_BELOW_MS {
             if !self.hopping {
                 self.hopping = true;
