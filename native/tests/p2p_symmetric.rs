@@ -20,6 +20,11 @@ fn symmetric() -> Config {
     c
 }
 
+/// With lossy signaling the rendezvous may need several resends (400 ms, then doubling up to
+/// 2 s), and a loaded test machine adds its own delays: a longer connect deadline.
+const LOSSY_TIMEOUT_MS: i32 = 25_000;
+const LOSSY_WAIT: Duration = Duration::from_secs(30);
+
 /// Every status event queued on `s` now.
 fn drain(s: &Sockets) -> Vec<StatusChanged> {
     let mut v = Vec::new();
@@ -33,6 +38,15 @@ fn drain(s: &Sockets) -> Vec<StatusChanged> {
 /// message straight away; returns their handles once both are connected and have each
 /// other's message, after checking that neither saw an incoming connection.
 fn cross_connect(a: &Sockets, b: &Sockets, port: u32) -> (ConnectionHandle, ConnectionHandle) {
+    cross_connect_within(a, b, port, WAIT)
+}
+
+fn cross_connect_within(
+    a: &Sockets,
+    b: &Sockets,
+    port: u32,
+    wait: Duration,
+) -> (ConnectionHandle, ConnectionHandle) {
     let la = a.listen_p2p(port, symmetric()).unwrap();
     let lb = b.listen_p2p(port, symmetric()).unwrap();
     // Both offers are out before either arrives (a signaling hop takes far longer than the
@@ -41,10 +55,10 @@ fn cross_connect(a: &Sockets, b: &Sockets, port: u32) -> (ConnectionHandle, Conn
     let cb = b.connect_p2p("str:alice", port, symmetric()).expect("bob connects");
     a.send(ca, b"from alice", SendFlags::RELIABLE).unwrap();
     b.send(cb, b"from bob", SendFlags::RELIABLE).unwrap();
-    wait_state(a, ca, ConnectionState::Connected, WAIT);
-    wait_state(b, cb, ConnectionState::Connected, WAIT);
-    assert_eq!(b.receive_timeout(cb, 1, WAIT).unwrap()[0].data(), b"from alice");
-    assert_eq!(a.receive_timeout(ca, 1, WAIT).unwrap()[0].data(), b"from bob");
+    wait_state(a, ca, ConnectionState::Connected, wait);
+    wait_state(b, cb, ConnectionState::Connected, wait);
+    assert_eq!(b.receive_timeout(cb, 1, wait).unwrap()[0].data(), b"from alice");
+    assert_eq!(a.receive_timeout(ca, 1, wait).unwrap()[0].data(), b"from bob");
     for (side, conn) in [(a, ca), (b, cb)] {
         let events = drain(side);
         for ev in &events {
@@ -102,14 +116,16 @@ fn crossing_connects_survive_lossy_duplicating_signaling() {
         cfg.fake_signal_loss_percent = 30;
         cfg.fake_signal_dup_percent = 50;
         s.connect_signaling(cfg).unwrap();
+        s.set_global_config(ConfigKey::TimeoutInitial, ConfigValue::Int32(LOSSY_TIMEOUT_MS))
+            .unwrap();
         s
     };
     let alice = lossy("str:alice");
     let bob = lossy("str:bob");
     for port in 10..=13 {
-        let (ca, cb) = cross_connect(&alice, &bob, port);
+        let (ca, cb) = cross_connect_within(&alice, &bob, port, LOSSY_WAIT);
         alice.close(ca, EndReason(0), "", false).unwrap();
-        wait_ended(&bob, cb, WAIT);
+        wait_ended(&bob, cb, LOSSY_WAIT);
         bob.close(cb, EndReason(0), "", false).unwrap();
         drain(&alice);
         drain(&bob);
