@@ -47,8 +47,8 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use crate::config::{self, Config, ConfigError, ConfigKey, ConfigValue, ConnectionConfig};
 use crate::conn::{Connection, HandshakeCtx, PacketOutcome, Phase, Role};
-use crate::crypto::TrustStore;
-use crate::handshake::{ClientHandshake, Credentials, Policy, server_answer};
+use crate::crypto::{SessionKeys, TrustStore};
+use crate::handshake::{ClientHandshake, Credentials, Failure, PeerAuth, Policy, server_answer};
 use crate::identity::Identity;
 use crate::link::Link;
 use crate::rng::Rng;
@@ -100,6 +100,22 @@ pub struct EndpointStats {
     pub half_open_refused: u64,
     /// Handshakes refused for crypto or certificate reasons.
     pub handshake_failed: u64,
+}
+
+/// What a symmetric connect makes of one transport path to the peer (see
+/// [`Endpoint::symmetric_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymmetricClaim {
+    /// Nothing on this path: look at the others, or start a new attempt.
+    Nothing,
+    /// The peer's connection was waiting to be accepted: it is accepted now, and is the
+    /// connection the application asked for.
+    Accepted(ConnectionHandle),
+    /// The peer's attempt is under way on this path: this new outgoing connection becomes
+    /// it (see [`Endpoint::merge_incoming`]).
+    Merged(ConnectionHandle),
+    /// A live connection uses this path already: at most one per peer.
+    Duplicate(ConnectionHandle),
 }
 
 #[derive(Debug)]
@@ -484,6 +500,52 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         self.merges.insert((local, from), conn.index);
         self.touch(conn.index);
         Ok(())
+    }
+
+    /// Symmetric connect, for P2P drivers: what a symmetric connect from `local` makes of one
+    /// transport path to the peer, reached at `remote`, that carries connection `existing`
+    /// (if any) and that the peer opened (`incoming`) or we did:
+    /// - a live connection the peer opened that waits to be accepted is accepted
+    ///   ([`SymmetricClaim::Accepted`]); any other live one is a [`SymmetricClaim::Duplicate`];
+    /// - a path the peer opened that carries no connection yet (the peer's handshake has not
+    ///   arrived) gets a new outgoing connection that becomes the peer's attempt
+    ///   ([`SymmetricClaim::Merged`]);
+    /// - anything else, including ended connections, is [`SymmetricClaim::Nothing`].
+    ///
+    /// Errors: `config` refused, as for [`Endpoint::connect`].
+    pub fn symmetric_claim(
+        &mut self,
+        now: Instant,
+        local: LocalId,
+        remote: A,
+        existing: Option<ConnectionHandle>,
+        incoming: bool,
+        config: &Config,
+    ) -> Result<SymmetricClaim, ConfigError> {
+        match existing {
+            Some(c) => {
+                let Some(info) = self.connection_info(c) else {
+                    return Ok(SymmetricClaim::Nothing);
+                };
+                if info.state.is_ended() {
+                    return Ok(SymmetricClaim::Nothing);
+                }
+                let waiting = incoming
+                    && info.listen_socket.is_some()
+                    && info.state == ConnectionState::Connecting;
+                if waiting && self.accept(now, c).is_ok() {
+                    return Ok(SymmetricClaim::Accepted(c));
+                }
+                Ok(SymmetricClaim::Duplicate(c))
+            }
+            None if incoming => {
+                let c = self.connect(now, local, remote.clone(), config.clone())?;
+                // A fresh outgoing connection is in its handshake: it merges.
+                let _ = self.merge_incoming(now, c, remote);
+                Ok(SymmetricClaim::Merged(c))
+            }
+            None => Ok(SymmetricClaim::Nothing),
+        }
     }
 
     /// Accepts an incoming connection (state `Connecting`, `listen_socket` set).
@@ -1044,30 +1106,11 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             transport_encrypted,
             unix_now: self.unix_now(now),
         };
-        let answered = server_answer(
-            &mut self.rng,
-            offer,
-            &self.credentials,
-            &self.trust,
-            &policy,
-            client_id,
-            id,
-        );
-        let (answer, keys, auth) = match answered {
-            Ok(x) => x,
-            Err((reason, debug)) => {
-                // The address is proven (the cookie checked out): say why, so the client fails
-                // fast with a clear reason. No state is kept.
-                self.stats.handshake_failed += 1;
-                let reply = ControlRepr::Closed {
-                    to_conn_id: client_id,
-                    from_conn_id: 0,
-                    reason: reason.0,
-                    debug: debug.as_bytes(),
-                };
-                self.queue_control(local, from, &reply);
-                return;
-            }
+        // On failure no state is kept.
+        let Ok((answer, keys, auth)) =
+            self.answer_offer(local, &from, offer, &policy, client_id, id)
+        else {
+            return;
         };
         let remote = from.clone();
         let (index, _) = self.conns.insert_with(|index, generation| {
@@ -1123,34 +1166,18 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             unix_now,
         };
         let local_id = c.local_id;
-        let answered = server_answer(
-            &mut self.rng,
-            offer,
-            &self.credentials,
-            &self.trust,
-            &policy,
-            client_id,
-            local_id,
-        );
-        let (answer, keys, auth) = match answered {
-            Ok(x) => x,
-            Err((reason, debug)) => {
-                self.stats.handshake_failed += 1;
-                let reply = ControlRepr::Closed {
-                    to_conn_id: client_id,
-                    from_conn_id: 0,
-                    reason: reason.0,
-                    debug: debug.as_bytes(),
-                };
-                self.queue_control(local, from, &reply);
-                if let Some(c) = self.conns.by_index_mut(index) {
-                    c.merge_from = None;
-                    c.problem(now, reason, &debug);
+        let (answer, keys, auth) =
+            match self.answer_offer(local, &from, offer, &policy, client_id, local_id) {
+                Ok(x) => x,
+                Err((reason, debug)) => {
+                    if let Some(c) = self.conns.by_index_mut(index) {
+                        c.merge_from = None;
+                        c.problem(now, reason, &debug);
+                    }
+                    self.touch(index);
+                    return;
                 }
-                self.touch(index);
-                return;
-            }
-        };
+            };
         let Some(c) = self.conns.by_index_mut(index) else { return };
         let old = (c.remote.clone(), c.remote_id);
         c.become_server(now, from.clone(), client_id, timestamp, answer, keys, auth);
@@ -1159,6 +1186,40 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         }
         self.by_remote.insert((from, client_id), index);
         self.touch(index);
+    }
+
+    /// The server side of a handshake: the answer to a client's crypto offer, or the failure,
+    /// which is counted and told to the client in a closed packet (the cookie proved its
+    /// address), so it fails fast with a clear reason.
+    fn answer_offer(
+        &mut self,
+        local: LocalId,
+        from: &A,
+        offer: &[u8],
+        policy: &Policy,
+        client_id: u32,
+        our_id: u32,
+    ) -> Result<(Vec<u8>, SessionKeys, PeerAuth), Failure> {
+        let answered = server_answer(
+            &mut self.rng,
+            offer,
+            &self.credentials,
+            &self.trust,
+            policy,
+            client_id,
+            our_id,
+        );
+        if let Err((reason, debug)) = &answered {
+            self.stats.handshake_failed += 1;
+            let reply = ControlRepr::Closed {
+                to_conn_id: client_id,
+                from_conn_id: 0,
+                reason: reason.0,
+                debug: debug.as_bytes(),
+            };
+            self.queue_control(local, from.clone(), &reply);
+        }
+        answered
     }
 
     fn queue_control(&mut self, local: LocalId, to: A, repr: &ControlRepr<'_>) {

@@ -24,7 +24,7 @@ pub mod wire;
 pub use config::{Config, ConfigKey, ConfigValue, ConnectionConfig};
 pub use conn::pacing::{CongestionController, FixedRate};
 pub use conn::{MAX_MESSAGE_SIZE, MAX_UNRELIABLE_SIZE};
-pub use endpoint::{Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage};
+pub use endpoint::{Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage, SymmetricClaim};
 pub use rng::Rng;
 pub use time::Instant;
 pub use types::*;

@@ -199,3 +199,55 @@ both! {
         assert!(receive_all(&mut s.world, a, ha).is_empty(), "no lingering delivery");
     }
 }
+
+both! {
+    fn symmetric_claim_accepts_merges_or_refuses() {
+        use lanewire_core::SymmetricClaim;
+        // The peer's attempt has not arrived yet: the claim merges into it.
+        let mut world = World::new(7, LinkConfig::ideal());
+        let a = world.add_node(Config::new());
+        let b = world.add_node(Config::new());
+        let now = world.now;
+        let ha = world.node(a).connect(now, LocalId(0), b, symmetric()).unwrap();
+        let claim = world.node(b).symmetric_claim(now, LocalId(0), a, None, true, &symmetric());
+        let Ok(SymmetricClaim::Merged(hb)) = claim else { panic!("{claim:?}") };
+        assert!(world.run_until(Duration::from_secs(5), |w| {
+            [(a, ha), (b, hb)].iter().all(|&(n, h)| {
+                w.node(n).connection_info(h).is_some_and(|i| i.state == ConnectionState::Connected)
+            })
+        }));
+        assert_eq!(world.node(b).connections(), vec![hb]);
+        // A live connection: a second claim is a duplicate; a path we opened ourselves with
+        // nothing on it is nothing.
+        let now = world.now;
+        let again = world.node(b).symmetric_claim(now, LocalId(0), a, Some(hb), true, &symmetric());
+        assert_eq!(again, Ok(SymmetricClaim::Duplicate(hb)));
+        let none = world.node(b).symmetric_claim(now, LocalId(0), a, None, false, &symmetric());
+        assert_eq!(none, Ok(SymmetricClaim::Nothing));
+
+        // The peer's connection waits to be accepted: the claim accepts it.
+        let mut world = World::new(8, LinkConfig::ideal());
+        let a = world.add_node(Config::new());
+        let b = world.add_node(Config::new());
+        world.node(b).create_listen_socket(LocalId(0), symmetric()).unwrap();
+        let now = world.now;
+        let ha = world.node(a).connect(now, LocalId(0), b, symmetric()).unwrap();
+        assert!(world.run_until(Duration::from_secs(5), |w| w.node(b).connections().len() == 1));
+        let waiting = world.node(b).connections()[0];
+        let now = world.now;
+        let claim = world.node(b).symmetric_claim(now, LocalId(0), a, Some(waiting), true, &symmetric());
+        assert_eq!(claim, Ok(SymmetricClaim::Accepted(waiting)));
+        assert!(world.run_until(Duration::from_secs(5), |w| {
+            w.node(a).connection_info(ha).is_some_and(|i| i.state == ConnectionState::Connected)
+        }));
+        // Ended connections are nothing.
+        let now = world.now;
+        world.node(a).close(now, ha, EndReason(1000), "", false).unwrap();
+        assert!(world.run_until(Duration::from_secs(5), |w| {
+            w.node(b).connection_info(waiting).is_some_and(|i| i.state.is_ended())
+        }));
+        let now = world.now;
+        let ended = world.node(b).symmetric_claim(now, LocalId(0), a, Some(waiting), true, &symmetric());
+        assert_eq!(ended, Ok(SymmetricClaim::Nothing));
+    }
+}

@@ -32,7 +32,7 @@ use lanewire_core::config::{ConfigKey, ConfigValue};
 use lanewire_core::{
     Config, ConnectionHandle, EndReason, Endpoint, EndpointStats, Event, Instant,
     ListenSocketHandle, LocalId, MAX_DATAGRAM, Message, PollGroupHandle, QuickStatus, Rng,
-    SendFlags,
+    SendFlags, SymmetricClaim,
 };
 use lanewire_signaling::protocol::{
     ClientMessage, ConnectionId, ErrorCode as SigErrorCode, ErrorFrame, Identity, PROTOCOL_VERSION,
@@ -882,31 +882,20 @@ impl Inner {
             if p.identity != *to || p.local != LocalId(local) || p.dead {
                 continue;
             }
-            match p.conn {
-                Some(c) => {
-                    let Some(info) = ep.connection_info(c) else { continue };
-                    if info.state.is_ended() {
-                        continue;
-                    }
-                    let waiting = !p.outgoing
-                        && info.listen_socket.is_some()
-                        && info.state == lanewire_core::ConnectionState::Connecting;
-                    if waiting && ep.accept(now, c).is_ok() {
-                        return Ok(Some(c));
-                    }
+            match ep.symmetric_claim(now, LocalId(local), p.key, p.conn, !p.outgoing, config)? {
+                SymmetricClaim::Nothing => {}
+                SymmetricClaim::Accepted(c) => return Ok(Some(c)),
+                SymmetricClaim::Duplicate(_) => {
                     return Err(Error::new(
                         ErrorCode::InvalidState,
                         format!("a symmetric connection to {to} on port {local} exists already"),
                     ));
                 }
                 // The peer's offer is here and its channel is opening: become that connection.
-                None if !p.outgoing => {
-                    let c = ep.connect(now, LocalId(local), p.key, config.clone())?;
-                    ep.merge_incoming(now, c, p.key)?;
+                SymmetricClaim::Merged(c) => {
                     p.conn = Some(c);
                     return Ok(Some(c));
                 }
-                None => {}
             }
         }
         Ok(None)

@@ -51,7 +51,7 @@ use std::time::Duration;
 use lanewire_core::config::ConfigError;
 use lanewire_core::{
     Config, ConfigKey, ConfigValue, ConnectionHandle, ConnectionInfo, Instant, ListenSocketHandle,
-    LocalId,
+    LocalId, SymmetricClaim,
 };
 use lanewire_signaling::protocol::{ConnectionId, Identity, Payload};
 use tokio::sync::mpsc;
@@ -401,30 +401,17 @@ fn symmetric_match(
         if p.identity != *to || p.local_port != local_port || p.dead {
             continue;
         }
-        match p.conn {
-            Some(c) => {
-                let Some(info) = ep.connection_info(c) else { continue };
-                if info.state.is_ended() {
-                    continue;
-                }
-                let waiting = !p.outgoing
-                    && info.listen_socket.is_some()
-                    && info.state == lanewire_core::ConnectionState::Connecting;
-                if waiting && ep.accept(now, c).is_ok() {
-                    return Ok(Some(c));
-                }
-                return Err(P2pError::Duplicate(c));
-            }
+        let local = local_of_port(local_port);
+        match ep.symmetric_claim(now, local, p.addr, p.conn, !p.outgoing, config)? {
+            SymmetricClaim::Nothing => {}
+            SymmetricClaim::Accepted(c) => return Ok(Some(c)),
+            SymmetricClaim::Duplicate(c) => return Err(P2pError::Duplicate(c)),
             // The peer's offer is here and its channel is opening: become that connection.
-            None if !p.outgoing => {
-                let local = local_of_port(local_port);
-                let c = ep.connect(now, local, p.addr, config.clone())?;
-                ep.merge_incoming(now, c, p.addr).expect("a fresh outgoing connection merges");
+            SymmetricClaim::Merged(c) => {
                 let _ = ep.set_transport_info(c, true, p.relayed);
                 p.conn = Some(c);
                 return Ok(Some(c));
             }
-            None => {}
         }
     }
     Ok(None)
