@@ -14,25 +14,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
+import { launchChromium, loggedPage, root, targetDir, withTimeout } from './harness.mjs';
+
 const xtaskBin = process.env.LANEWIRE_XTASK_BIN ?? join(targetDir, 'debug', 'xtask');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
 const artifacts = join(targetDir, 'demo-artifacts');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 async function until(what, ms, cond) {
   const start = Date.now();
   for (;;) {
@@ -73,22 +63,14 @@ before(async () => {
   }), 30000, 'xtask demo printing its URL');
   figures.urlReadyMs = Date.now() - started;
 
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-    ],
-  });
+  // Two tabs side by side: neither may be throttled as a background tab.
+  browser = await launchChromium([
+    '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows',
+  ]);
   const open = async (name) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 880 } });
-    const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`[${name}] ${m.text()}`); });
-    page.on('pageerror', (e) => console.error(`[${name} error] ${e.stack ?? e}`));
+    const page = await loggedPage(context, name);
     const t0 = Date.now();
     await page.goto(`${url}?name=${name}`);
     return { page, t0 };

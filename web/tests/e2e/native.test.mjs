@@ -24,20 +24,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const signalingBin = process.env.LANEWIRE_SIGNALING_BIN ?? join(targetDir, 'debug', 'lanewire-signaling');
-const examplesDir = process.env.LANEWIRE_EXAMPLES_DIR ?? join(targetDir, 'debug', 'examples');
+import {
+  examplesDir, launchChromium, loggedPage, packedSite, signalingBin, startSignaling, withTimeout,
+} from './harness.mjs';
+
 const stressBin = join(examplesDir, 'p2p_stress');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
 
 // The exchange: each side sends for DURATION_MS at RATE bytes/s (both pacer bounds), at most
 // MAX_MESSAGES messages; every run must end within RUN_TIMEOUT_MS. LANEWIRE_STRESS_MS and
@@ -53,14 +49,6 @@ let browser;
 let page;
 let signalingUrl;
 const children = new Set();
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const suffix = () => Math.random().toString(16).slice(2, 10);
 
@@ -156,45 +144,14 @@ before(async () => {
   for (const [what, path] of [['lanewire-signaling', signalingBin], ['p2p_stress example', stressBin]]) {
     if (!existsSync(path)) throw new Error(`no ${what} at ${path}: run \`cargo build -p lanewire-signaling && cargo build -p lanewire --all-features --examples\``);
   }
-  site = mkdtempSync(join(tmpdir(), 'lanewire-e2e-native-'));
-  // npm pack: exactly what would be published.
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', site], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' },
-  }));
-  const tarball = join(site, packed[0].filename);
-  const pkgDir = join(site, 'node_modules', 'lanewire');
-  mkdirSync(pkgDir, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1']);
-  rmSync(tarball);
-  cpSync(join(root, 'web/tests/e2e/native'), site, { recursive: true });
-
-  server = spawn(signalingBin, ['--bind', '127.0.0.1:0', '--dev-insecure', '--static', site, '--log', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  site = packedSite('lanewire-e2e-native-', 'web/tests/e2e/native').dir;
+  let addr;
+  ({ server, addr } = await startSignaling(site));
   children.add(server);
   server.once('exit', () => children.delete(server));
-  const lines = createInterface({ input: server.stdout });
-  const addr = await withTimeout(new Promise((resolveAddr, reject) => {
-    server.once('exit', (code) => reject(new Error(`signaling server exited (${code})`)));
-    lines.once('line', (line) => {
-      const m = /^listening on (\S+)/.exec(line);
-      m ? resolveAddr(m[1]) : reject(new Error(`unexpected first line: ${line}`));
-    });
-  }), 10000, 'signaling server start');
   signalingUrl = `ws://${addr}/ws`;
-
-  browser = await withTimeout(chromium.launch({
-    executablePath: chromiumBin,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-  }), 20000, 'Chromium start');
-  page = await browser.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`[page] ${m.text()}`); });
-  page.on('pageerror', (e) => console.error(`[page error] ${e.stack ?? e}`));
+  browser = await launchChromium();
+  page = await loggedPage(browser);
   await page.goto(`http://${addr}/`, { timeout: 10000 });
   await page.waitForFunction(() => window.stressReady === true, null, { timeout: 10000 });
 });

@@ -8,18 +8,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { rmSync } from 'node:fs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const signalingBin = process.env.LANEWIRE_SIGNALING_BIN ?? join(targetDir, 'debug', 'lanewire-signaling');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
+import { launchChromium, loggedPage, packedSite, startSignaling, withTimeout } from './harness.mjs';
 
 let site;
 let server;
@@ -27,52 +18,13 @@ let browser;
 let page;
 let base;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), 'lanewire-e2e-'));
-  // npm pack: exactly what would be published.
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', site], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' },
-  }));
-  const tarball = join(site, packed[0].filename);
-  const pkgDir = join(site, 'node_modules', 'lanewire');
-  mkdirSync(pkgDir, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1']);
-  rmSync(tarball);
-  cpSync(join(root, 'web/tests/e2e/page'), site, { recursive: true });
-
-  server = spawn(signalingBin, ['--bind', '127.0.0.1:0', '--dev-insecure', '--static', site, '--log', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: server.stdout });
-  const addr = await withTimeout(new Promise((resolveAddr, reject) => {
-    server.once('exit', (code) => reject(new Error(`signaling server exited (${code})`)));
-    lines.once('line', (line) => {
-      const m = /^listening on (\S+)/.exec(line);
-      m ? resolveAddr(m[1]) : reject(new Error(`unexpected first line: ${line}`));
-    });
-  }), 10000, 'signaling server start');
+  site = packedSite('lanewire-e2e-', 'web/tests/e2e/page').dir;
+  let addr;
+  ({ server, addr } = await startSignaling(site));
   base = `http://${addr}/`;
-
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-  });
-  page = await browser.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`[page] ${m.text()}`); });
-  page.on("pageerror", (e) => console.error(`[page error] ${e.stack ?? e}`));
+  browser = await launchChromium();
+  page = await loggedPage(browser);
   await page.goto(base);
   await page.waitForFunction(() => window.lanewireReady === true, null, { timeout: 10000 });
 });

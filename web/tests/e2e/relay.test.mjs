@@ -10,19 +10,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const signalingBin = process.env.LANEWIRE_SIGNALING_BIN ?? join(targetDir, 'debug', 'lanewire-signaling');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
+import { launchChromium, loggedPage, packedSite, startSignaling, withTimeout } from './harness.mjs';
+
 const turnBin = ['/usr/bin/turnserver', '/usr/local/bin/turnserver'].find((p) => existsSync(p));
 const TURN_USER = 'lanewire';
 const TURN_PASS = 'relay-secret';
@@ -33,14 +27,6 @@ let turn;
 let turnPort;
 let browser;
 let page;
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 // A UDP port free on 127.0.0.1 now.
 async function freeUdpPort() {
@@ -69,15 +55,7 @@ async function turnReady(port, ms) {
 }
 
 before(async () => {
-  site = mkdtempSync(join(tmpdir(), 'lanewire-relay-'));
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', site], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' },
-  }));
-  const pkgDir = join(site, 'node_modules', 'lanewire');
-  mkdirSync(pkgDir, { recursive: true });
-  execFileSync('tar', ['-xzf', join(site, packed[0].filename), '-C', pkgDir, '--strip-components=1']);
-  cpSync(join(root, 'web/tests/e2e/page'), site, { recursive: true });
-
+  site = packedSite('lanewire-relay-', 'web/tests/e2e/page').dir;
   if (turnBin) {
     turnPort = await freeUdpPort();
     turn = spawn(turnBin, [
@@ -90,30 +68,10 @@ before(async () => {
     ], { stdio: 'ignore' });
     await turnReady(turnPort, 10000);
   }
-
-  server = spawn(signalingBin, ['--bind', '127.0.0.1:0', '--dev-insecure', '--static', site, '--log', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: server.stdout });
-  const addr = await withTimeout(new Promise((ok, reject) => {
-    server.once('exit', (code) => reject(new Error(`signaling server exited (${code})`)));
-    lines.once('line', (line) => {
-      const m = /^listening on (\S+)/.exec(line);
-      m ? ok(m[1]) : reject(new Error(`unexpected first line: ${line}`));
-    });
-  }), 10000, 'signaling server start');
-
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-  });
-  page = await browser.newPage();
-  page.on('pageerror', (e) => console.error(`[page error] ${e.stack ?? e}`));
+  let addr;
+  ({ server, addr } = await startSignaling(site));
+  browser = await launchChromium();
+  page = await loggedPage(browser);
   await page.goto(`http://${addr}/`);
   await page.waitForFunction(() => window.lanewireReady === true, null, { timeout: 10000 });
 });

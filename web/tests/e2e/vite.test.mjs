@@ -10,43 +10,22 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'vite';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const signalingBin = process.env.LANEWIRE_SIGNALING_BIN ?? join(targetDir, 'debug', 'lanewire-signaling');
-const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
+import { launchChromium, packedSite, startSignaling } from './harness.mjs';
 
 let project;
 let server;
 let browser;
 let base;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 before(async () => {
-  project = mkdtempSync(join(tmpdir(), 'lanewire-vite-'));
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', project], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' },
-  }));
-  const pkgDir = join(project, 'node_modules', 'lanewire');
-  mkdirSync(pkgDir, { recursive: true });
-  execFileSync('tar', ['-xzf', join(project, packed[0].filename), '-C', pkgDir, '--strip-components=1']);
+  const packed = packedSite('lanewire-vite-');
+  project = packed.dir;
   writeFileSync(join(project, 'package.json'), JSON.stringify({
-    name: 'consumer', private: true, type: 'module', dependencies: { lanewire: packed[0].version },
+    name: 'consumer', private: true, type: 'module', dependencies: { lanewire: packed.version },
   }));
   writeFileSync(join(project, 'index.html'), `<!doctype html>
 <html><head><meta charset="utf-8"><title>consumer</title></head>
@@ -67,23 +46,10 @@ try {
 `);
   await build({ root: project, logLevel: 'warn', build: { outDir: join(project, 'dist'), target: 'es2022' } });
 
-  server = spawn(signalingBin, ['--bind', '127.0.0.1:0', '--dev-insecure', '--static', join(project, 'dist'), '--log', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: server.stdout });
-  const addr = await withTimeout(new Promise((ok, reject) => {
-    server.once('exit', (code) => reject(new Error(`signaling server exited (${code})`)));
-    lines.once('line', (line) => {
-      const m = /^listening on (\S+)/.exec(line);
-      m ? ok(m[1]) : reject(new Error(`unexpected first line: ${line}`));
-    });
-  }), 10000, 'signaling server start');
+  let addr;
+  ({ server, addr } = await startSignaling(join(project, 'dist')));
   base = `http://${addr}/`;
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-extensions'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -210,7 +210,11 @@ async function figures() {
     const lw = await lanewireThroughput(64_000_000, SendFlags.Unreliable | SendFlags.NoNagle);
     rounds.push({ raw, lw, ratio: lw.mbps / raw.mbps });
   }
-  const reliable = await lanewireThroughput(64_000_000, SendFlags.Reliable | SendFlags.NoNagle);
+  // Reliable at a rate the channel sustains, as tests/browser.rs does: without congestion
+  // control (the rate is fixed by SendRateMin/Max) a 64 MB/s reliable flood on a loaded
+  // machine overruns the channel, whose losses are then resent at the same rate, and once
+  // left 38 % undelivered after 10 s.
+  const reliable = await lanewireThroughput(4_000_000, SendFlags.Reliable | SendFlags.NoNagle);
   const ping = await pingPong(1000);
   return { connectMs, rounds, reliable, ping };
 }
