@@ -50,6 +50,8 @@ pub(crate) struct Ctx {
     pub(crate) identity: Identity,
     pub(crate) config: SignalingConfig,
     pub(crate) handle: tokio::runtime::Handle,
+    /// The TLS client configuration for a `wss://` URL.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     sig_out: mpsc::UnboundedSender<ClientMessage>,
     pub(crate) status: Mutex<SigStatus>,
     status_cond: Condvar,
@@ -85,11 +87,16 @@ impl Hub {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| P2pError::Io(std::io::Error::other(e)))?;
         let (sig_tx, sig_rx) = mpsc::unbounded_channel();
+        let tls = match config.url.starts_with("wss://") {
+            true => Some(super::signaling::tls_config(&config.extra_root_certs)?),
+            false => None,
+        };
         let ctx = Arc::new(Ctx {
             shared,
             identity,
             config,
             handle: rt.handle().clone(),
+            tls,
             sig_out: sig_tx,
             status: Mutex::new(SigStatus::default()),
             status_cond: Condvar::new(),

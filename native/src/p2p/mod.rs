@@ -91,8 +91,9 @@ fn peer_addr(key: u32) -> SocketAddr {
 /// [`Sockets::connect_signaling`].
 #[derive(Clone, PartialEq)]
 pub struct SignalingConfig {
-    /// The server's WebSocket URL, like `ws://127.0.0.1:8787/ws` (`wss://` is not supported
-    /// by this build: put TLS in front of the server or use a plain URL on a trusted path).
+    /// The server's WebSocket URL, like `ws://127.0.0.1:8787/ws`, or `wss://` through TLS
+    /// (rustls; the server's certificate must chain to a Mozilla root, as in browsers, or to
+    /// one of [`SignalingConfig::extra_root_certs`]).
     pub url: String,
     /// The identity to register, `kind:data` (`str:alice`, `id:42`...).
     pub identity: String,
@@ -108,6 +109,9 @@ pub struct SignalingConfig {
     pub ice_bind: Vec<SocketAddr>,
     /// Offer loopback host candidates (off by default: no remote peer can use them).
     pub loopback_candidates: bool,
+    /// Certificates (DER) trusted for `wss://` besides the Mozilla root set: a private CA's,
+    /// or a test server's self-signed one.
+    pub extra_root_certs: Vec<Vec<u8>>,
     /// Test hook: the percentage (0-100) of outgoing peer signals dropped on purpose, to
     /// rehearse a lossy signaling path.
     pub fake_signal_loss_percent: u8,
@@ -126,6 +130,7 @@ impl SignalingConfig {
             timeout: Duration::from_secs(5),
             ice_bind: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
             loopback_candidates: false,
+            extra_root_certs: Vec::new(),
             fake_signal_loss_percent: 0,
             fake_signal_dup_percent: 0,
         }
@@ -188,6 +193,8 @@ pub enum P2pError {
     Unreachable(String),
     /// The async runtime could not start.
     Io(std::io::Error),
+    /// `wss://`: an [`SignalingConfig::extra_root_certs`] entry is not a usable certificate.
+    Tls(String),
 }
 
 impl fmt::Display for P2pError {
@@ -206,6 +213,7 @@ impl fmt::Display for P2pError {
             P2pError::Refused(e) => write!(f, "signaling server refused the registration: {e}"),
             P2pError::Unreachable(e) => write!(f, "signaling server unreachable: {e}"),
             P2pError::Io(e) => write!(f, "cannot start the WebRTC runtime: {e}"),
+            P2pError::Tls(e) => write!(f, "TLS set-up for wss:// failed: {e}"),
         }
     }
 }

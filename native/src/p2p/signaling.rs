@@ -13,6 +13,7 @@ use lanewire_signaling::protocol::{
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::P2pError;
 use super::hub::Ctx;
 
 /// First reconnect delay; doubles per failure up to [`MAX_BACKOFF`].
@@ -63,6 +64,25 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mut out: mpsc::UnboundedReceiver<ClientMe
     }
 }
 
+/// The TLS client configuration of `wss://` signaling: rustls with ring, trusting the Mozilla
+/// root set (webpki-roots) and `extra` (DER certificates).
+pub(crate) fn tls_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, P2pError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| P2pError::Tls(format!("extra root certificate: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| P2pError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The close reason of a frame the server sent before closing, for error texts.
 fn describe(frame: &ErrorFrame) -> String {
     format!("{}: {}", frame.code, frame.message)
@@ -74,7 +94,9 @@ async fn session(
     backoff: &mut Duration,
 ) -> Ended {
     let url = ctx.config.url.as_str();
-    let ws = match tokio::time::timeout(STEP_TIMEOUT, tokio_tungstenite::connect_async(url)).await {
+    let connector = ctx.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, false, connector);
+    let ws = match tokio::time::timeout(STEP_TIMEOUT, connect).await {
         Ok(Ok((ws, _response))) => ws,
         Ok(Err(e)) => return Ended::Lost(format!("cannot connect to {url}: {e}")),
         Err(_) => return Ended::Lost(format!("cannot connect to {url}: timed out")),
