@@ -548,6 +548,30 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         }
     }
 
+    /// Pauses (`true`) or resumes the transmission of one connection, for drivers whose
+    /// transport can be full for one peer and not for others (a WebRTC data channel that
+    /// already buffers plenty): while paused, [`Endpoint::poll_transmit`] takes nothing from
+    /// it, its data stays queued (reliable messages are never lost this way) and only its
+    /// time-outs run; the others go on. Resume when the transport has drained. Works on
+    /// closed handles still finishing their close, so a driver can always resume.
+    ///
+    /// Errors: [`HandleError::InvalidHandle`].
+    pub fn set_transmit_paused(
+        &mut self,
+        now: Instant,
+        conn: ConnectionHandle,
+        paused: bool,
+    ) -> Result<(), HandleError> {
+        self.advance(now);
+        let c =
+            self.conns.get_mut(conn.index, conn.generation).ok_or(HandleError::InvalidHandle)?;
+        if c.tx_paused != paused {
+            c.tx_paused = paused;
+            self.touch(conn.index);
+        }
+        Ok(())
+    }
+
     /// Accepts an incoming connection (state `Connecting`, `listen_socket` set).
     pub fn accept(&mut self, now: Instant, conn: ConnectionHandle) -> Result<(), HandleError> {
         self.advance(now);

@@ -205,6 +205,9 @@ pub(crate) struct Connection<A> {
     /// Symmetric connect: this outgoing connection waits to become the server side of the
     /// peer's own connection attempt from this address, and sends no handshake meanwhile.
     pub(crate) merge_from: Option<A>,
+    /// The driver's transport cannot take more for this connection now (a full WebRTC data
+    /// channel): nothing is sent, and only the time-outs tick, until it is resumed.
+    pub(crate) tx_paused: bool,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -300,6 +303,7 @@ impl<A: Clone> Connection<A> {
             mtu_fallback: false,
             large_lost_run: 0,
             merge_from: None,
+            tx_paused: false,
         }
     }
 
@@ -856,6 +860,21 @@ impl<A: Clone> Connection<A> {
 
     /// The earliest time something is due.
     pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        if self.tx_paused {
+            // Only the time-outs: every other timer leads to sending, and would fire again
+            // and again while nothing can be sent. The rest are due at once on resuming.
+            return match self.phase {
+                Phase::Handshake | Phase::AwaitAccept => {
+                    Some(self.phase_entered + self.config.timeout_initial)
+                }
+                Phase::Connected | Phase::Linger => {
+                    Some(self.last_recv + self.config.timeout_connected)
+                }
+                Phase::FinWait => Some(self.phase_entered + FIN_WAIT),
+                Phase::ClosedByPeer | Phase::ProblemDetected => None,
+                Phase::Dead => Some(now),
+            };
+        }
         if self.close_via_control {
             return Some(now);
         }
@@ -1102,6 +1121,9 @@ impl<A: Clone> Connection<A> {
 
     /// Writes the next packet for this connection into `buf`, if any is due.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.tx_paused {
+            return None;
+        }
         let mtu = self.mtu().min(buf.len());
         let buf = &mut buf[..mtu];
         if self.close_via_control {
