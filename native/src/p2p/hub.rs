@@ -448,6 +448,17 @@ impl Ctx {
         }
     }
 
+    /// Pauses or resumes the core's sending on peer `key`'s connection (its data channel is
+    /// full, or has room again; resuming also sends what is due).
+    pub(crate) fn set_transmit_paused(&self, key: u32, paused: bool) {
+        self.shared.command(!paused, |st, now| {
+            let State { ep, p2p, .. } = st;
+            if let Some(c) = p2p.peers.get(&key).and_then(|p| p.conn) {
+                let _ = ep.set_transmit_paused(now, c, paused);
+            }
+        });
+    }
+
     /// Counts datagrams the writer could not hand to the data channel.
     pub(crate) fn count(&self, f: impl FnOnce(&mut super::P2pStats)) {
         f(&mut self.shared.lock().p2p.stats);

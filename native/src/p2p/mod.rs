@@ -254,8 +254,10 @@ pub struct P2pStats {
     pub no_route: u64,
     /// Datagrams dropped while the data channel was opening (queue overflow).
     pub dropped_opening: u64,
-    /// Datagrams dropped because the data channel's send buffer was full.
+    /// Datagrams dropped because the data channel's send buffer stayed full for a second.
     pub dropped_buffer_full: u64,
+    /// Times a data channel was full and its connection stopped sending until it drained.
+    pub channel_full: u64,
     /// Datagrams the data channel refused (closing, or another send error).
     pub send_errors: u64,
     /// Peer connections created (both directions).

@@ -61,13 +61,17 @@ const MAX_QUEUED: usize = 16;
 /// peer's channel opens within a round trip of ours, a fraction of a millisecond on a LAN.
 const REPEAT_QUEUED_AFTER: [Duration; 2] = [Duration::from_millis(5), Duration::from_millis(25)];
 
-/// Bytes the data channel may hold before datagrams are dropped, as a full UDP socket buffer
-/// drops them. The webrtc crate counts bytes SCTP has not released yet (queued, or sent and
-/// not yet acknowledged), not only unsent ones as a browser's `bufferedAmount` does, so this
-/// is larger than the browser driver's 256 KiB: with 256 KiB, SCTP's acknowledgement bursts
-/// made a 16 MB/s flood drop 2 % of its datagrams on loopback. 1 MiB is 60 ms at that rate;
-/// the core's pacing keeps below it at its configured rate.
-const MAX_BUFFERED: usize = 1024 * 1024;
+/// Bytes the data channel may hold before the connection stops sending until half of it is
+/// released (see [`wait_for_room`]), as a UDP driver waits for a socket to become writable.
+/// The webrtc crate counts bytes SCTP has not released yet (queued, or sent and not yet
+/// acknowledged), not only unsent ones as a browser's `bufferedAmount` does. What waits here
+/// is latency: 256 KiB, as in the browser driver, is 0.13 s at 2 MB/s (1 MiB, when a full
+/// channel dropped datagrams instead, made pings of 1.5 s under load).
+const MAX_BUFFERED: usize = 256 * 1024;
+
+/// How often a full channel is looked at, and how long the core may be held off at most.
+const FULL_POLL: Duration = Duration::from_millis(2);
+const MAX_FULL_WAIT: Duration = Duration::from_secs(1);
 
 /// Messages read from the data channel per lock of the endpoint. The reader takes what is
 /// already there without waiting, so under load one lock serves a burst.
@@ -498,7 +502,7 @@ pub(crate) async fn run(
         pc.clone(),
         open_tx,
     ));
-    let writer = ctx.handle.spawn(writer(ctx.clone(), dc.clone(), out, open_rx.clone()));
+    let writer = ctx.handle.spawn(writer(ctx.clone(), p.key, dc.clone(), out, open_rx.clone()));
 
     let deadline =
         p.timeout.map(|t| tokio::time::Instant::now() + t.saturating_sub(deadline_margin(t)));
@@ -727,6 +731,7 @@ async fn reader(
 /// opens.
 async fn writer(
     ctx: Arc<Ctx>,
+    key: u32,
     dc: Arc<dyn DataChannel>,
     mut out: mpsc::UnboundedReceiver<Vec<u8>>,
     mut open: watch::Receiver<bool>,
@@ -775,14 +780,59 @@ async fn writer(
             _ => out.recv().await,
         };
         let Some(d) = d else { return };
-        send(&ctx, &dc, d).await;
+        if let Err(d) = try_send(&ctx, &dc, d).await {
+            wait_for_room(&ctx, key, &dc, d).await;
+        }
     }
 }
 
-async fn send(ctx: &Ctx, dc: &Arc<dyn DataChannel>, d: Vec<u8>) {
+/// Sends one datagram; gives it back if the channel is full.
+async fn try_send(ctx: &Ctx, dc: &Arc<dyn DataChannel>, d: Vec<u8>) -> Result<(), Vec<u8>> {
     match dc.try_send(BytesMut::from(&d[..])).await {
-        Ok(()) => {}
-        Err(RtcError::ErrSendBufferFull) => ctx.count(|c| c.dropped_buffer_full += 1),
-        Err(_) => ctx.count(|c| c.send_errors += 1),
+        Ok(()) => Ok(()),
+        Err(RtcError::ErrSendBufferFull) => Err(d),
+        Err(_) => {
+            ctx.count(|c| c.send_errors += 1);
+            Ok(())
+        }
     }
+}
+
+/// Sends one datagram, dropping it (counted) if the channel is full: for repeats.
+async fn send(ctx: &Ctx, dc: &Arc<dyn DataChannel>, d: Vec<u8>) {
+    if try_send(ctx, dc, d).await.is_err() {
+        ctx.count(|c| c.dropped_buffer_full += 1);
+    }
+}
+
+/// The channel holds [`MAX_BUFFERED`] bytes: like a socket that is not writable. The core
+/// stops sending on this connection (its data stays queued, the other connections go on)
+/// until SCTP has released half of it, then `d` goes out and sending resumes. After
+/// [`MAX_FULL_WAIT`] without room, `d` is dropped (counted) and sending resumes anyway: the
+/// core's reliability and time-outs take it from there.
+async fn wait_for_room(ctx: &Ctx, key: u32, dc: &Arc<dyn DataChannel>, d: Vec<u8>) {
+    ctx.count(|c| c.channel_full += 1);
+    ctx.set_transmit_paused(key, true);
+    let give_up = tokio::time::Instant::now() + MAX_FULL_WAIT;
+    let mut d = Some(d);
+    while tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(FULL_POLL).await;
+        match dc.outstanding_bytes().await {
+            Ok(n) if n <= MAX_BUFFERED / 2 => {
+                if let Some(x) = d.take()
+                    && let Err(x) = try_send(ctx, dc, x).await
+                {
+                    d = Some(x);
+                    continue;
+                }
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break, // closed: the reader notices and ends the connection
+        }
+    }
+    if d.is_some() {
+        ctx.count(|c| c.dropped_buffer_full += 1);
+    }
+    ctx.set_transmit_paused(key, false);
 }
