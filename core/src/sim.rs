@@ -262,3 +262,41 @@ impl Pair {
         ok
     }
 }
+
+/// A message that checks itself, as the stress tests over the simulator, UDP, WebRTC and the
+/// browser send them: byte 0 its kind (1 reliable, 0 unreliable), bytes 1..9 `counter` (u64
+/// LE), bytes 9..13 its length (u32 LE, at least 13), then byte `13 + i` =
+/// `(counter * 31 + i * 7) mod 256`.
+pub fn make_message(reliable: bool, counter: u64, len: usize) -> Vec<u8> {
+    let len = len.max(13);
+    let mut m = vec![0u8; len];
+    m[0] = reliable as u8;
+    m[1..9].copy_from_slice(&counter.to_le_bytes());
+    m[9..13].copy_from_slice(&(len as u32).to_le_bytes());
+    for (i, b) in m[13..].iter_mut().enumerate() {
+        *b = message_byte(counter, i);
+    }
+    m
+}
+
+/// Checks a message made by [`make_message`]; returns (reliable, counter).
+///
+/// # Panics
+///
+/// On a truncated message, a length that changed in transit or a corrupted byte, with a
+/// message that says which: it is meant for tests.
+pub fn check_message(m: &[u8]) -> (bool, u64) {
+    assert!(m.len() >= 13, "truncated message: {} bytes", m.len());
+    let reliable = m[0] == 1;
+    let counter = u64::from_le_bytes(m[1..9].try_into().expect("8 bytes"));
+    let len = u32::from_le_bytes(m[9..13].try_into().expect("4 bytes")) as usize;
+    assert_eq!(len, m.len(), "size changed in transit (counter {counter})");
+    for (i, &b) in m[13..].iter().enumerate() {
+        assert_eq!(b, message_byte(counter, i), "corrupted byte {i} of message {counter}");
+    }
+    (reliable, counter)
+}
+
+fn message_byte(counter: u64, i: usize) -> u8 {
+    counter.wrapping_mul(31).wrapping_add(i as u64 * 7) as u8
+}

@@ -109,32 +109,5 @@ pub fn fast_config(rate: i32) -> Config {
     c
 }
 
-/// A message that checks itself: kind, counter, length and a pattern over the rest.
-pub fn make_message(reliable: bool, counter: u64, len: usize) -> Vec<u8> {
-    let len = len.max(13);
-    let mut m = vec![0u8; len];
-    m[0] = reliable as u8;
-    m[1..9].copy_from_slice(&counter.to_le_bytes());
-    m[9..13].copy_from_slice(&(len as u32).to_le_bytes());
-    for (i, b) in m[13..].iter_mut().enumerate() {
-        *b = (counter.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8;
-    }
-    m
-}
-
-/// Checks a message made by [`make_message`]; returns (reliable, counter).
-pub fn check_message(m: &[u8]) -> (bool, u64) {
-    assert!(m.len() >= 13, "truncated message: {} bytes", m.len());
-    let reliable = m[0] == 1;
-    let counter = u64::from_le_bytes(m[1..9].try_into().unwrap());
-    let len = u32::from_le_bytes(m[9..13].try_into().unwrap()) as usize;
-    assert_eq!(len, m.len(), "size changed in transit (counter {counter})");
-    for (i, &b) in m[13..].iter().enumerate() {
-        assert_eq!(
-            b,
-            (counter.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8,
-            "corrupted byte {i} of message {counter}"
-        );
-    }
-    (reliable, counter)
-}
+#[allow(unused_imports)] // not every test binary that includes this module sends them
+pub use lanewire_core::sim::{check_message, make_message};

@@ -145,32 +145,7 @@ pub async fn connected_pair(
 
 // ---------------------------------------------------------------------- stress
 
-/// A message that checks itself: kind, counter, length and a pattern (as core's tests).
-pub fn make_message(reliable: bool, counter: u64, len: usize) -> Vec<u8> {
-    let len = len.max(13);
-    let mut m = vec![0u8; len];
-    m[0] = reliable as u8;
-    m[1..9].copy_from_slice(&counter.to_le_bytes());
-    m[9..13].copy_from_slice(&(len as u32).to_le_bytes());
-    for (i, b) in m[13..].iter_mut().enumerate() {
-        *b = (counter.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8;
-    }
-    m
-}
-
-/// Checks a message made by [`make_message`]; returns (reliable, counter).
-pub fn check_message(m: &[u8]) -> (bool, u64) {
-    assert!(m.len() >= 13, "truncated message: {} bytes", m.len());
-    let reliable = m[0] == 1;
-    let counter = u64::from_le_bytes(m[1..9].try_into().expect("8 bytes"));
-    let len = u32::from_le_bytes(m[9..13].try_into().expect("4 bytes")) as usize;
-    assert_eq!(len, m.len(), "size changed in transit (counter {counter})");
-    for (i, &b) in m[13..].iter().enumerate() {
-        let want = (counter.wrapping_mul(31).wrapping_add(i as u64 * 7)) as u8;
-        assert_eq!(b, want, "corrupted byte {i} of message {counter}");
-    }
-    (reliable, counter)
-}
+pub use lanewire_core::sim::{check_message, make_message};
 
 #[derive(Default, Debug)]
 pub struct Side {
