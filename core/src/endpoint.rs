@@ -118,6 +118,18 @@ pub enum SymmetricClaim {
     Duplicate(ConnectionHandle),
 }
 
+impl SymmetricClaim {
+    /// The rule both peers apply when their symmetric connection attempts cross (each got the
+    /// other's offer while its own was still opening): the attempt of the identity that sorts
+    /// first, by UTF-8 bytes, is kept. True if ours (`ours` sorts before `theirs`) is kept
+    /// and the peer's offer is to be ignored; false if ours gives way
+    /// ([`Endpoint::merge_incoming`]). Both sides compare the same two strings, so exactly one
+    /// keeps its attempt.
+    pub fn keeps_own_attempt(ours: &str, theirs: &str) -> bool {
+        ours.as_bytes() < theirs.as_bytes()
+    }
+}
+
 #[derive(Debug)]
 struct ListenSocket {
     local: LocalId,

@@ -1078,7 +1078,7 @@ impl Inner {
                     .map(|p| (p.key, p.conn));
                 let mut give_way = None;
                 if let Some((old_key, conn)) = crossing {
-                    if self.identity.as_str().as_bytes() < from.as_str().as_bytes() {
+                    if SymmetricClaim::keeps_own_attempt(self.identity.as_str(), from.as_str()) {
                         self.stats.symmetric_kept += 1;
                         return;
                     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use lanewire_core::{ConfigKey, ConfigValue, EndReason, Rng};
+use lanewire_core::{EndReason, Rng, SymmetricClaim};
 use lanewire_signaling::protocol::{ClientMessage, ConnectionId, Identity, Payload};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -265,7 +265,7 @@ impl Ctx {
         });
         let mut give_way = None;
         if let Some((&old_key, p)) = crossing {
-            if self.identity.as_str().as_bytes() < from.as_str().as_bytes() {
+            if SymmetricClaim::keeps_own_attempt(self.identity.as_str(), from.as_str()) {
                 st.p2p.stats.symmetric_kept += 1;
                 return;
             }
@@ -300,37 +300,13 @@ impl Ctx {
         let ice = IceSettings::resolve(&[&cfg], &st);
         // A merged connection keeps its connect deadline (`TimeoutInitial` from the connect).
         let timeout = merged.as_ref().and_then(|m| m.2.as_ref()).map(|(_, created)| {
-            let total = match super::resolve(&[&cfg], &st, ConfigKey::TimeoutInitial) {
-                ConfigValue::Int32(ms) => Duration::from_millis(ms.max(0) as u64),
-                _ => Duration::from_secs(10),
-            };
+            let total = super::timeout_initial(&[&cfg], &st);
             total.saturating_sub(now.saturating_duration_since(*created))
         });
-        let (out_tx, out_rx) = mpsc::unbounded_channel();
-        let (in_tx, in_rx) = mpsc::unbounded_channel();
-        st.p2p.insert(
-            key,
-            PeerEntry {
-                identity: from.clone(),
-                attempt: attempt.clone(),
-                outgoing: false,
-                port,
-                local_port: port,
-                addr,
-                conn: merged.as_ref().map(|m| m.0),
-                out: out_tx,
-                input: in_tx,
-                open: false,
-                relayed: false,
-                route: None,
-                dead: false,
-                told: false,
-                created: now,
-                closed_at: None,
-                last_send: now,
-                symmetric: None,
-            },
-        );
+        let (mut entry, out_rx, in_rx) =
+            PeerEntry::new(from.clone(), attempt.clone(), false, port, port, addr, now);
+        entry.conn = merged.as_ref().map(|m| m.0);
+        st.p2p.insert(key, entry);
         let params = PeerParams {
             key,
             identity: from,

@@ -313,6 +313,46 @@ pub(crate) struct PeerEntry {
     pub(crate) symmetric: Option<Config>,
 }
 
+impl PeerEntry {
+    /// A peer connection that has not opened yet, with no Lanewire connection so far, and the
+    /// receiving ends of its channels: datagrams for the writer task, signals for the peer
+    /// task.
+    #[allow(clippy::type_complexity)]
+    fn new(
+        identity: Identity,
+        attempt: ConnectionId,
+        outgoing: bool,
+        port: u32,
+        local_port: u32,
+        addr: SocketAddr,
+        now: Instant,
+    ) -> (PeerEntry, mpsc::UnboundedReceiver<Vec<u8>>, mpsc::UnboundedReceiver<PeerInput>) {
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let (input, in_rx) = mpsc::unbounded_channel();
+        let entry = PeerEntry {
+            identity,
+            attempt,
+            outgoing,
+            port,
+            local_port,
+            addr,
+            conn: None,
+            out,
+            input,
+            open: false,
+            relayed: false,
+            route: None,
+            dead: false,
+            told: false,
+            created: now,
+            closed_at: None,
+            last_send: now,
+            symmetric: None,
+        };
+        (entry, out_rx, in_rx)
+    }
+}
+
 /// The WebRTC side of the driver's state, inside [`State`] so the transmit path can route
 /// under the lock it already holds.
 #[derive(Debug, Default)]
@@ -425,6 +465,14 @@ fn symmetric_match(
         }
     }
     Ok(None)
+}
+
+/// `TimeoutInitial` for a connection being created (see [`resolve`]).
+fn timeout_initial(layers: &[&Config], st: &State) -> Duration {
+    match resolve(layers, st, ConfigKey::TimeoutInitial) {
+        ConfigValue::Int32(ms) => Duration::from_millis(ms.max(0) as u64),
+        _ => Duration::from_secs(10),
+    }
 }
 
 /// Reads a string config value for a connection being created: its own override, the listen
@@ -588,36 +636,20 @@ impl Sockets {
             let conn = st.ep.connect(now, local, addr, config.clone())?;
             let layers = [&config];
             let ice = ice::IceSettings::resolve(&layers, &st);
-            let timeout_initial = match resolve(&layers, &st, ConfigKey::TimeoutInitial) {
-                ConfigValue::Int32(ms) => Duration::from_millis(ms.max(0) as u64),
-                _ => Duration::from_secs(10),
-            };
+            let timeout_initial = timeout_initial(&layers, &st);
             let attempt = hub.new_attempt_id();
-            let (out_tx, out_rx) = mpsc::unbounded_channel();
-            let (in_tx, in_rx) = mpsc::unbounded_channel();
-            st.p2p.insert(
-                key,
-                PeerEntry {
-                    identity: to.clone(),
-                    attempt: attempt.clone(),
-                    outgoing: true,
-                    port: virtual_port,
-                    local_port,
-                    addr,
-                    conn: Some(conn),
-                    out: out_tx,
-                    input: in_tx,
-                    open: false,
-                    relayed: false,
-                    route: None,
-                    dead: false,
-                    told: false,
-                    created: now,
-                    closed_at: None,
-                    last_send: now,
-                    symmetric: symmetric.then(|| config.clone()),
-                },
+            let (mut entry, out_rx, in_rx) = PeerEntry::new(
+                to.clone(),
+                attempt.clone(),
+                true,
+                virtual_port,
+                local_port,
+                addr,
+                now,
             );
+            entry.conn = Some(conn);
+            entry.symmetric = symmetric.then(|| config.clone());
+            st.p2p.insert(key, entry);
             let params = peer::PeerParams {
                 key,
                 identity: to,
