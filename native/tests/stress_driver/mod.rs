@@ -143,6 +143,38 @@ impl Stress {
             );
         }
     }
+
+    /// One line of what each side sent and got, for the test log; `names` are the two ends.
+    pub fn summary(&self, names: [&str; 2]) -> String {
+        let [a, b] = &self.sides;
+        format!(
+            "{} got {} reliable / {} unreliable ({} B), {} got {} / {} ({} B); sent {}/{} and {}/{}",
+            names[0],
+            a.recv_reliable,
+            a.recv_unreliable,
+            a.bytes_received,
+            names[1],
+            b.recv_reliable,
+            b.recv_unreliable,
+            b.bytes_received,
+            a.sent_reliable,
+            a.sent_unreliable,
+            b.sent_reliable,
+            b.sent_unreliable,
+        )
+    }
+
+    /// Both directions carried real traffic: over 50 reliable messages each way, and more than
+    /// 60 % of the unreliable ones (the links lose some).
+    pub fn assert_delivered(&self) {
+        let s = &self.sides;
+        assert!(s[0].recv_reliable > 50 && s[1].recv_reliable > 50, "{s:?}");
+        for side in 0..2 {
+            let sent = s[1 - side].sent_unreliable as f64;
+            let got = s[side].recv_unreliable as f64;
+            assert!(got > 0.6 * sent, "unreliable delivery {got}/{sent}");
+        }
+    }
 }
 
 /// Global config of both ends: a fixed 1 MB/s rate, large buffers, and the conditioner adding
