@@ -50,8 +50,9 @@ const profileConfig = [
   `profile.${profile}.strip="debuginfo"`,
 ].flatMap((c) => ['--config', c]);
 
-// `talc`: Talc as the global allocator, smaller than Rust's dlmalloc (see README.md, "Size").
-run('cargo', ['build', '-p', 'lanewire-web', '--lib', '--features', 'talc', '--target', target,
+// Without feature `std`: no `std` in the module, Talc as the global allocator and the crate's
+// own panic handler (see README.md, "Size").
+run('cargo', ['build', '-p', 'lanewire-web', '--lib', '--no-default-features', '--target', target,
   '--profile', profile, ...(debug ? [] : profileConfig)]);
 
 const built = join(targetDir, target, debug ? 'debug' : profile, 'lanewire_web.wasm');

@@ -7,6 +7,7 @@
 //! created, and again whenever one of its own values changes. Fake-network values are global,
 //! as in GNS: they drive the endpoint's link conditioner.
 
+use crate::prelude::*;
 use core::fmt;
 
 /// The type of a config value.

@@ -39,11 +39,12 @@
 //! }
 //! ```
 
+use crate::prelude::*;
+use alloc::collections::{BinaryHeap, VecDeque};
+use core::cmp::Reverse;
 use core::fmt::Debug;
 use core::hash::{Hash, Hasher};
 use core::time::Duration;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use crate::config::{self, Config, ConfigError, ConfigKey, ConfigValue, ConnectionConfig};
 use crate::conn::{Connection, HandshakeCtx, PacketOutcome, Phase, Role};
@@ -52,7 +53,7 @@ use crate::handshake::{ClientHandshake, Credentials, Failure, PeerAuth, Policy, 
 use crate::identity::Identity;
 use crate::link::Link;
 use crate::rng::Rng;
-use crate::siphash::SipHasher24;
+use crate::siphash::{Map, SipHasher24, SipKeys};
 use crate::slab::Slab;
 use crate::time::Instant;
 use crate::types::*;
@@ -150,15 +151,15 @@ pub struct Endpoint<A> {
     cookie_key: (u64, u64),
     conns: Slab<Connection<A>>,
     /// Our connection id → slab index.
-    by_id: HashMap<u32, u32>,
+    by_id: Map<u32, u32>,
     /// (peer address, peer's connection id) → slab index: for server-side connections from
     /// the handshake, for client-side ones once the server's id is known.
-    by_remote: HashMap<(A, u32), u32>,
+    by_remote: Map<(A, u32), u32>,
     /// Symmetric connect: (local socket, peer address) → slab index of the outgoing
     /// connection that the peer's connection attempt from there becomes.
-    merges: HashMap<(LocalId, A), u32>,
+    merges: Map<(LocalId, A), u32>,
     listen: Slab<ListenSocket>,
-    listen_by_local: HashMap<LocalId, ListenSocketHandle>,
+    listen_by_local: Map<LocalId, ListenSocketHandle>,
     groups: Slab<PollGroup>,
     events: VecDeque<Event<A>>,
     control_out: VecDeque<(LocalId, A, Vec<u8>)>,
@@ -172,7 +173,7 @@ pub struct Endpoint<A> {
     credentials: Credentials,
     trust: TrustStore,
     unix_ref: Option<(Instant, u64)>,
-    transport_encrypted: std::collections::HashSet<LocalId>,
+    transport_encrypted: Vec<LocalId>,
 }
 
 impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
@@ -181,16 +182,20 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     pub fn new(config: Config, seed: [u8; 32]) -> Self {
         let mut rng = Rng::from_seed(seed);
         let cookie_key = (rng.u64(), rng.u64());
+        // The maps' hash key: derived from the cookie key, so the RNG's stream (and every
+        // seeded test) is as before.
+        let keys =
+            SipKeys(cookie_key.0.rotate_left(17) ^ 0x6d61_7073, cookie_key.1.rotate_left(29));
         let mut ep = Endpoint {
             config: Config::new(),
             rng,
             cookie_key,
             conns: Slab::default(),
-            by_id: HashMap::new(),
-            by_remote: HashMap::new(),
-            merges: HashMap::new(),
+            by_id: Map::with_hasher(keys.clone()),
+            by_remote: Map::with_hasher(keys.clone()),
+            merges: Map::with_hasher(keys.clone()),
             listen: Slab::default(),
-            listen_by_local: HashMap::new(),
+            listen_by_local: Map::with_hasher(keys.clone()),
             groups: Slab::default(),
             events: VecDeque::new(),
             control_out: VecDeque::new(),
@@ -344,10 +349,10 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// authenticates its datagrams (WebRTC's DTLS): connections there skip the core's AEAD
     /// (unless the peer insists) and report `transport_encrypted`.
     pub fn set_transport_encrypted(&mut self, local: LocalId, encrypted: bool) {
+        // A list: it is read when a connection starts, and holds a few local sockets.
+        self.transport_encrypted.retain(|&l| l != local);
         if encrypted {
-            self.transport_encrypted.insert(local);
-        } else {
-            self.transport_encrypted.remove(&local);
+            self.transport_encrypted.push(local);
         }
     }
 

@@ -42,6 +42,7 @@ use crate::crypto::{
 };
 use crate::crypto::{Cipher, SessionKeys, TrustStore};
 use crate::identity::Identity;
+use crate::prelude::*;
 use crate::rng::Rng;
 use crate::types::EndReason;
 use crate::wire::Reader;

@@ -21,6 +21,7 @@
 //! [`Identity::ip`], equality, hashing and both encodings all apply that rule, so an identity
 //! built from a socket address matches the one in a certificate.
 
+use crate::prelude::*;
 use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};

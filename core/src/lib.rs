@@ -4,6 +4,13 @@
 //! every input carries `now`, datagrams come in as byte slices, and what must be sent, what
 //! happened and when to wake up come out of `poll_*` calls.
 #![forbid(unsafe_code)]
+// No `std`: the browser build links no `std`, so that its panics do not carry `std`'s
+// formatting machinery (see web/README.md, "Size"). Unit tests and the simulator use `std`.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+#[cfg(any(test, feature = "sim"))]
+extern crate std;
 
 pub mod config;
 mod conn;
@@ -16,6 +23,13 @@ pub mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod siphash;
+/// `alloc`'s types that `std`'s prelude would bring.
+mod prelude {
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 mod slab;
 pub mod time;
 pub mod types;

@@ -65,10 +65,10 @@
 //! takes probabilities (0..=1), so divide by 100. GNS's millisecond values become
 //! [`Duration`]s. Time here has microsecond resolution, like [`Instant`].
 
+use alloc::collections::BinaryHeap;
 use core::cmp::Ordering;
 use core::fmt;
 use core::time::Duration;
-use std::collections::BinaryHeap;
 
 use crate::rng::Rng;
 use crate::time::Instant;

@@ -6,6 +6,7 @@
 //! the next event. [`World::run_until`] is bounded in virtual time and in steps, so a test can
 //! never hang: a livelock (time that stops advancing) panics with a clear message.
 
+use crate::prelude::*;
 use core::time::Duration;
 use std::collections::HashMap;
 

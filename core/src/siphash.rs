@@ -1,7 +1,22 @@
 //! SipHash-2-4 (Aumasson and Bernstein), keyed, for the stateless handshake cookie. A
 //! `core::hash::Hasher`, so any `Hash` address type can be fed to it.
 
-use core::hash::Hasher;
+use core::hash::{BuildHasher, Hasher};
+
+/// A keyed [`SipHasher24`] per lookup: the hasher of the endpoint's maps (`Map`), whose keys
+/// peers choose (addresses, connection ids), so the key is secret, from the endpoint's RNG.
+#[derive(Debug, Clone)]
+pub(crate) struct SipKeys(pub(crate) u64, pub(crate) u64);
+
+impl BuildHasher for SipKeys {
+    type Hasher = SipHasher24;
+    fn build_hasher(&self) -> SipHasher24 {
+        SipHasher24::new(self.0, self.1)
+    }
+}
+
+/// A hash map keyed by [`SipKeys`].
+pub(crate) type Map<K, V> = hashbrown::HashMap<K, V, SipKeys>;
 
 /// SipHash-2-4 with a 128-bit key.
 #[derive(Debug, Clone)]

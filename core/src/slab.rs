@@ -1,5 +1,6 @@
 //! A slab of values addressed by (index, generation): stale handles never reach a newer value
 //! that reused the slot.
+use crate::prelude::*;
 
 #[derive(Debug)]
 struct Entry<T> {

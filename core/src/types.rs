@@ -1,6 +1,7 @@
 //! Public types shared by the endpoint and connections: handles, flags, states, end reasons,
 //! messages, connection info and status, and the error enums of each operation.
 
+use crate::prelude::*;
 use core::fmt;
 use core::time::Duration;
 

@@ -30,6 +30,10 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Without the server, `no_std` (with `alloc`): the browser client links no `std`.
+#![cfg_attr(not(any(feature = "server", test)), no_std)]
+
+extern crate alloc;
 
 pub mod protocol;
 pub mod token;

@@ -34,7 +34,8 @@
 //!   may be full ([`ErrorCode::PeerBusy`]). Peers must tolerate lost and duplicated signals, as
 //!   WebRTC's offer/answer and trickle ICE do.
 
-use std::fmt;
+use alloc::string::{String, ToString};
+use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +80,7 @@ impl fmt::Display for InvalidId {
     }
 }
 
-impl std::error::Error for InvalidId {}
+impl core::error::Error for InvalidId {}
 
 /// An identity a client registers under and peers address each other by: an opaque string of
 /// the form `kind:data`, like `str:alice` or `steamid:76561197960287930`.
@@ -145,7 +146,7 @@ impl TryFrom<String> for Identity {
     }
 }
 
-impl std::str::FromStr for Identity {
+impl core::str::FromStr for Identity {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
         Self::new(s)
@@ -211,7 +212,7 @@ impl TryFrom<String> for ConnectionId {
     }
 }
 
-impl std::str::FromStr for ConnectionId {
+impl core::str::FromStr for ConnectionId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
         Self::new(s)

@@ -22,7 +22,9 @@
 //! Pure Rust, no clock: the caller passes `now`, so this module compiles for wasm32 and its
 //! tests are deterministic.
 
-use std::fmt;
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
 
 use data_encoding::BASE64URL_NOPAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -62,7 +64,7 @@ impl fmt::Display for TokenError {
     }
 }
 
-impl std::error::Error for TokenError {}
+impl core::error::Error for TokenError {}
 
 fn mac(secret: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length (long ones are hashed), so this cannot fail.

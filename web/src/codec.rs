@@ -9,6 +9,7 @@
 //! client side, decoding is lenient about unknown fields and error codes (newer servers), and
 //! strict about identities and ids (validated by their constructors).
 
+use crate::prelude::*;
 use js_sys::{JSON, Reflect};
 use lanewire_signaling::protocol::{
     ClientMessage, ConnectionId, ErrorCode, ErrorFrame, Identity, Payload, ServerMessage,
@@ -162,7 +163,7 @@ fn string(v: &JsValue, key: &str) -> Option<String> {
 /// An integer field in `0..=max`.
 fn int(v: &JsValue, key: &str, max: f64) -> Option<u64> {
     let n = field(v, key).as_f64()?;
-    ((0.0..=max).contains(&n) && n.fract() == 0.0).then_some(n as u64)
+    ((0.0..=max).contains(&n) && crate::sys::is_whole(n)).then_some(n as u64)
 }
 
 /// An optional field: absent (or null) is `Some(None)`, present but invalid is `None`.
@@ -194,7 +195,7 @@ fn payload(v: &JsValue) -> Option<Payload> {
             sdp_mid: optional(v, "sdp_mid", JsValue::as_string)?,
             sdp_mline_index: optional(v, "sdp_mline_index", |f| {
                 let n = f.as_f64()?;
-                ((0.0..=65535.0).contains(&n) && n.fract() == 0.0).then_some(n as u16)
+                ((0.0..=65535.0).contains(&n) && crate::sys::is_whole(n)).then_some(n as u16)
             })?,
         },
         "reject" => Payload::Reject { reason: string(v, "reason")? },

@@ -20,12 +20,13 @@
 //!   entry points as browser events do.
 //! - A peer (RTCPeerConnection) carries exactly one core connection, keyed by [`PeerKey`].
 
+use crate::prelude::*;
+use alloc::collections::VecDeque;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 use core::fmt;
+use core::task::{Poll, Waker};
 use core::time::Duration;
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
-use std::task::{Poll, Waker};
 
 use js_sys::{Array, Function, Promise, Reflect};
 use lanewire_core::config::{ConfigKey, ConfigValue};

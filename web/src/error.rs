@@ -1,6 +1,7 @@
 //! The one error type of every fallible call, and its JavaScript form: an `Error` object with
 //! a `code` property.
 
+use crate::prelude::*;
 use core::fmt;
 
 use lanewire_core::config::ConfigError;
@@ -112,7 +113,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 impl From<SendError> for Error {
     fn from(e: SendError) -> Error {

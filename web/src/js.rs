@@ -11,6 +11,7 @@
 //!
 //! [`ErrorCode`]: crate::ErrorCode
 
+use crate::prelude::*;
 use core::time::Duration;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -306,7 +307,7 @@ fn handle_to_js(bits: u64) -> f64 {
 }
 
 fn handle_from_js(n: f64) -> JsResult<u64> {
-    if (0.0..=HANDLE_MAX).contains(&n) && n.fract() == 0.0 {
+    if (0.0..=HANDLE_MAX).contains(&n) && crate::sys::is_whole(n) {
         Ok(n as u64)
     } else {
         Err(err(ErrorCode::InvalidHandle, format!("{} is not a handle", num_text(n))))
@@ -537,7 +538,7 @@ fn config_value_from_js(key: ConfigKey, v: &JsValue) -> JsResult<ConfigValue> {
     }
     let n = v.as_f64().ok_or_else(|| bad("a number"))?;
     let int = |lo: f64, hi: f64| {
-        if n.fract() == 0.0 && n >= lo && n <= hi { Ok(n) } else { Err(bad("an integer")) }
+        if crate::sys::is_whole(n) && n >= lo && n <= hi { Ok(n) } else { Err(bad("an integer")) }
     };
     let value = match ty {
         ConfigType::Int32 => {
@@ -643,14 +644,14 @@ fn numbers(v: &JsValue, what: &str, lo: f64, hi: f64) -> JsResult<Vec<i32>> {
     let list = v.dyn_ref::<Array>().ok_or_else(bad)?;
     list.iter()
         .map(|x| match x.as_f64() {
-            Some(n) if n.fract() == 0.0 && n >= lo && n <= hi => Ok(n as i32),
+            Some(n) if crate::sys::is_whole(n) && n >= lo && n <= hi => Ok(n as i32),
             _ => Err(bad()),
         })
         .collect()
 }
 
 fn port_from(n: f64) -> JsResult<u32> {
-    if (0.0..=f64::from(u32::MAX)).contains(&n) && n.fract() == 0.0 {
+    if (0.0..=f64::from(u32::MAX)).contains(&n) && crate::sys::is_whole(n) {
         Ok(n as u32)
     } else {
         Err(err(ErrorCode::InvalidParam, format!("{} is not a virtual port", num_text(n))))
@@ -903,7 +904,7 @@ impl JsLanewire {
     /// Sets a connection's user data (an integer).
     #[wasm_bindgen(js_name = setUserData)]
     pub fn set_user_data(&self, conn: f64, data: f64) -> JsResult<()> {
-        if data.fract() != 0.0 || data.abs() > HANDLE_MAX {
+        if !crate::sys::is_whole(data) || data.abs() > HANDLE_MAX {
             return Err(err(ErrorCode::InvalidParam, "userData must be a safe integer"));
         }
         Ok(self.lw.set_user_data(conn_from(conn)?, data as i64)?)

@@ -28,12 +28,36 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+// Without feature `std` (the npm package) nothing links `std`: see Cargo.toml and README.md,
+// "Size".
+#![cfg_attr(not(feature = "std"), no_std)]
 
-/// With the `talc` feature (the npm package): Talc instead of dlmalloc, about 2.8 KB less of
-/// gzipped .wasm.
-#[cfg(all(feature = "talc", target_arch = "wasm32", not(target_feature = "atomics")))]
+extern crate alloc;
+
+/// Without `std` (the npm package): Talc as the global allocator, smaller than `std`'s
+/// dlmalloc.
+#[cfg(all(not(feature = "std"), target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// Without `std` (the npm package): a panic, which is a bug, is reported on `console.error`
+/// with its location (and its message when it has no arguments to format), then the module
+/// traps (`unreachable`), as `panic = "abort"` does with `std`.
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    sys::report_panic(info);
+    core::arch::wasm32::unreachable()
+}
+
+/// `alloc`'s types that `std`'s prelude would bring.
+#[cfg(target_arch = "wasm32")]
+mod prelude {
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 #[cfg(target_arch = "wasm32")]
 mod codec;

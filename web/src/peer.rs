@@ -6,8 +6,9 @@
 //! the core's own reliability, ordering and pacing apply unchanged. DTLS encrypts it, so the
 //! core negotiates its null cipher on these local sockets.
 
-use std::cell::RefCell;
-use std::rc::Weak;
+use crate::prelude::*;
+use alloc::rc::Weak;
+use core::cell::RefCell;
 
 use lanewire_core::{Config, ConnectionHandle, Instant, LocalId};
 use lanewire_signaling::protocol::{ConnectionId, Identity, Payload};

@@ -1,8 +1,9 @@
 //! The WebSocket to the signaling server: JSON text frames of the shared
 //! `lanewire_signaling::protocol` types, one per frame.
 
-use std::cell::RefCell;
-use std::rc::Weak;
+use crate::prelude::*;
+use alloc::rc::Weak;
+use core::cell::RefCell;
 
 use lanewire_signaling::protocol::ClientMessage;
 use wasm_bindgen::prelude::*;

@@ -4,6 +4,7 @@
 //! rather than through web-sys's `window()`, so the same module runs in a page, in a worker
 //! and in Node.js (the package's own tests load it there).
 
+use crate::prelude::*;
 use js_sys::{Function, Promise};
 use lanewire_core::Instant;
 use wasm_bindgen::prelude::*;
@@ -50,7 +51,8 @@ fn then_boxed(p: &Promise, f: Box<dyn FnOnce(Settled)>) {
 }
 
 /// Sends panic messages to `console.error`: a panic is a bug, and without this the browser
-/// reports only "unreachable executed".
+/// reports only "unreachable executed". With `std` (Rust programs), as a panic hook.
+#[cfg(feature = "std")]
 pub(crate) fn install_panic_hook() {
     // An atomic flag rather than `std::sync::Once` (and its poisoning code): wasm32 here has
     // one thread.
@@ -58,6 +60,34 @@ pub(crate) fn install_panic_hook() {
     if !INSTALLED.swap(true, core::sync::atomic::Ordering::Relaxed) {
         std::panic::set_hook(Box::new(|info| console_error(&format!("lanewire panicked: {info}"))));
     }
+}
+
+/// Without `std` the crate's panic handler reports the panic itself (see `lib.rs`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn install_panic_hook() {}
+
+/// The panic handler's report without `std`: the location, and the message when it is a
+/// plain string (formatting its arguments would bring the formatting code back).
+#[cfg(not(feature = "std"))]
+pub(crate) fn report_panic(info: &core::panic::PanicInfo<'_>) {
+    let mut text = String::from("lanewire panicked");
+    if let Some(l) = info.location() {
+        text.push_str(" at ");
+        text.push_str(l.file());
+        text.push(':');
+        text.push_str(&crate::error::num_text(f64::from(l.line())));
+    }
+    if let Some(m) = info.message().as_str() {
+        text.push_str(": ");
+        text.push_str(m);
+    }
+    console_error(&text);
+}
+
+/// Whether `n` is a whole number, for `|n| < 2^63` (`f64::fract` is not in `core`); every
+/// caller also checks a range far inside that. NaN and infinities are not.
+pub(crate) fn is_whole(n: f64) -> bool {
+    (n as i64) as f64 == n
 }
 
 /// The core's clock: microseconds since this instance was created, never going backwards.

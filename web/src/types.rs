@@ -1,5 +1,6 @@
 //! The plain data of the Rust API: connect options, status events and connection info.
 
+use crate::prelude::*;
 use core::time::Duration;
 
 use lanewire_core::{Config, ConnectionHandle, ConnectionState, EndReason, ListenSocketHandle};

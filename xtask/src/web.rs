@@ -115,7 +115,19 @@ pub(crate) fn steps(skip: Option<&'static str>, no_browser: Option<&'static str>
         .env("LANEWIRE_XTASK_BIN", std::env::current_exe().unwrap_or_else(|_| "xtask".into()));
 
     vec![
-        Step::new("clippy-wasm", skip, false, clippy),
+        // The npm package's configuration too: no `std`, its own allocator and panic handler.
+        Step::new("clippy-wasm", skip, false, clippy).prepare(cargo([
+            "clippy",
+            "-p",
+            "lanewire-web",
+            "--target",
+            WASM_TARGET,
+            "--lib",
+            "--no-default-features",
+            "--",
+            "-D",
+            "warnings",
+        ])),
         Step::new("npm-build", skip, false, npm_build),
         Step::new("browser", browser_skip, true, browser)
             .prepare(cargo(["build", "-p", "lanewire-signaling"]))

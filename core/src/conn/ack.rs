@@ -7,6 +7,7 @@
 //! outstanding packets lost (GNS: `3 × RTT + 60 ms`; ours adapts to RTT variance instead).
 //! Retransmissions always go in new packets with new numbers: we ack packets, not data.
 
+use crate::prelude::*;
 use core::time::Duration;
 
 use super::ranges::RangeSet;
@@ -211,7 +212,7 @@ pub(crate) struct AckOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct SentPackets {
     base: u64,
-    q: std::collections::VecDeque<SentPacket>,
+    q: alloc::collections::VecDeque<SentPacket>,
     pub(crate) next_pn: u64,
     pub(crate) largest_acked: Option<u64>,
     pub(crate) bytes_in_flight: u64,

@@ -16,8 +16,9 @@ pub(crate) mod recv;
 pub(crate) mod send;
 pub(crate) mod stats;
 
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 use core::time::Duration;
-use std::collections::VecDeque;
 
 use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPackets};
 use self::pacing::{CongestionController, FixedRate, Pacer};

@@ -87,8 +87,10 @@ impl Pacer {
         if self.tokens >= 0.0 {
             now
         } else {
-            let wait = -self.tokens / self.rate as f64;
-            now + Duration::from_micros((wait * 1e6).ceil() as u64)
+            // Rounded up to a whole microsecond (`f64::ceil` is not in `core`).
+            let wait = -self.tokens / self.rate as f64 * 1e6;
+            let whole = wait as u64;
+            now + Duration::from_micros(whole + u64::from((whole as f64) < wait))
         }
     }
 

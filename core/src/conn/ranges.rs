@@ -1,6 +1,7 @@
 //! A set of disjoint half-open `u64` ranges, kept sorted and merged. Small and cache-friendly:
 //! the common case (one range growing at the end) is O(1).
 
+use crate::prelude::*;
 use core::ops::Range;
 
 /// Sorted, disjoint, non-adjacent half-open ranges.

@@ -3,7 +3,8 @@
 //! what has been delivered, partial unreliable messages are few and small, and a message larger
 //! than `RecvMaxMessageSize` is a protocol error rather than an allocation.
 
-use std::collections::BTreeMap;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
 
 use super::ranges::RangeSet;
 use crate::wire::varint;

@@ -6,7 +6,8 @@
 //! segments go back on the retransmit set, minus whatever was acked since. Bytes leave the
 //! buffer only when acknowledged, so reliable data is never dropped.
 
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 use super::ranges::RangeSet;
 use crate::wire::varint;

@@ -65,12 +65,16 @@ impl fmt::Display for Fixed {
             });
         }
         let scale = 10u64.pow(decimals);
-        let scaled = (value.abs() * scale as f64).round_ties_even();
-        if scaled >= (1u64 << 53) as f64 {
+        let raw = value.abs() * scale as f64;
+        if raw >= (1u64 << 53) as f64 {
             // Beyond f64's integer precision: integer digits only (never reached by rates).
             return write!(f, "{}{}", if value < 0.0 { "-" } else { "" }, value.abs() as u64);
         }
-        let scaled = scaled as u64;
+        // Rounded half to even, as `f64::round_ties_even` (not in `core`) would: below 2^53 the
+        // fraction is exact.
+        let whole = raw as u64;
+        let frac = raw - whole as f64;
+        let scaled = whole + u64::from(frac > 0.5 || (frac == 0.5 && whole % 2 == 1));
         if value.is_sign_negative() && value != 0.0 {
             f.write_str("-")?;
         }

@@ -17,6 +17,8 @@
 //!
 //! Sealing and opening allocate nothing and copy nothing: both work inside the caller's buffer.
 
+#[cfg(feature = "crypto")]
+use crate::prelude::*;
 use core::fmt;
 #[cfg(feature = "crypto")]
 use zeroize::Zeroize;

@@ -30,6 +30,7 @@
 //! surrounding whitespace. The secret forms come out of `to_text` in a buffer that is wiped on
 //! drop, and are deliberately not [`Display`](fmt::Display) so they do not end up in logs.
 
+use crate::prelude::*;
 use core::fmt;
 use core::str::FromStr;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

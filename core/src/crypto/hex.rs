@@ -3,6 +3,7 @@
 //! Hand-written because it is twenty lines and saves a dependency. Decoding takes untrusted
 //! text: it never panics and never allocates more than half the input length.
 
+use crate::prelude::*;
 use core::fmt;
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";

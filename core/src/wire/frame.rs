@@ -16,6 +16,7 @@
 //! types with bit 1 set are fragments and carry the offset and the message's total size.
 
 use super::{Reader, WireError, Writer, varint};
+use crate::prelude::*;
 
 /// At most this many ack ranges in one ack frame; older ranges are dropped by the sender of the
 /// ack (the peer will retransmit what we forget to ack, so this bounds work, not correctness).

@@ -2,6 +2,7 @@
 //! format: 7 bits per byte, low bits first, high bit set on every byte but the last.
 
 use super::WireError;
+use crate::prelude::*;
 
 /// The longest encoding of a `u64`: ten bytes (9 × 7 = 63 bits, plus one).
 pub const MAX_LEN: usize = 10;
