@@ -57,11 +57,10 @@ use crate::types::{ConnectionInfo, IceServer, Options, StatusEvent};
 const FREE_AFTER_CLOSE: Duration = Duration::from_millis(5500);
 /// See [`FREE_AFTER_CLOSE`]: a lingering connection still sending is not cut off.
 const QUIET_BEFORE_FREE: Duration = Duration::from_secs(1);
-/// Sending waits at most this long for a full data channel to drain (then drops the datagram
-/// that did not fit and carries on). While it waits, no connection sends: the core has one
-/// transmit queue. 50 ms is 250 KB at the ~5 MB/s a loopback channel carries: a drain that
-/// takes longer means a slow path, whose datagrams are better dropped than waited for.
-const MAX_STALL: Duration = Duration::from_millis(50);
+/// A connection whose data channel is full waits at most this long for it to drain (then the
+/// datagram that did not fit is dropped, counted, and sending resumes; the core's reliability
+/// and time-outs take it from there), as natively. Only that connection waits.
+const MAX_STALL: Duration = Duration::from_secs(1);
 const MAX_STALL_US: u64 = MAX_STALL.as_micros() as u64;
 /// An incoming peer connection whose core connection never appeared (the handshake never
 /// came through) is freed after this: three times the core's default `TimeoutInitial`.
@@ -115,8 +114,6 @@ pub(crate) struct Inner {
     on_readable: Option<ReadableCallback>,
     on_readable_generation: u32,
     stats: TransportStats,
-    /// Sending waits for this peer's channel to drain, until this time.
-    stall: Option<(PeerKey, Instant)>,
     shut_down: bool,
 }
 
@@ -268,7 +265,6 @@ impl Lanewire {
                 on_readable: None,
                 on_readable_generation: 0,
                 stats: TransportStats::default(),
-                stall: None,
                 shut_down: false,
             })
         });
@@ -776,24 +772,29 @@ impl Inner {
     /// peers, re-arm the timer.
     #[inline(never)]
     fn pump(&mut self, now: Instant) {
-        // A full channel is a socket that is not writable: stop taking datagrams from the
-        // core (which keeps its data queued and its pacer idle) until the channel drains
-        // (`on_channel_drained`) or MAX_STALL passes. Dropping them instead would have the
-        // core produce datagrams only to lose them while the channel is the bottleneck.
-        if let Some((key, until)) = self.stall
-            && now >= until
-        {
+        // A full channel is a socket that is not writable: its connection stops sending
+        // (the core keeps its data queued, the other connections go on) until the channel
+        // drains (`on_channel_drained`) or MAX_STALL passes. Dropping datagrams instead would
+        // have the core produce them only to lose them while the channel is the bottleneck.
+        let mut waited_out = Vec::new();
+        for p in self.peers.iter() {
+            if p.full_until.is_some_and(|until| now >= until) {
+                waited_out.push(p.key);
+            }
+        }
+        for key in waited_out {
             self.stats.stall_timeouts += 1;
             self.unstall(key, now);
         }
         let mut buf = core::mem::take(&mut self.tx_buf);
-        while self.stall.is_none()
-            && let Some(t) = self.ep.poll_transmit(now, &mut buf)
-        {
+        while let Some(t) = self.ep.poll_transmit(now, &mut buf) {
             match self.peers.get_mut(t.to) {
                 Some(p) => {
                     if p.send(now, &buf[..t.len], &mut self.stats) == Sent::Full {
-                        self.stall = Some((t.to, now + MAX_STALL));
+                        p.full_until = Some(now + MAX_STALL);
+                        if let Some(c) = p.conn {
+                            let _ = self.ep.set_transmit_paused(now, c, true);
+                        }
                     }
                 }
                 None => self.stats.no_route += 1,
@@ -817,32 +818,25 @@ impl Inner {
         }
         let reap_at = self.reap(now);
         if !self.shut_down {
-            // While stalled the core says "send now"; its other timers can wait for the
-            // drain or MAX_STALL.
-            let core_due = match self.stall {
-                Some((_, until)) => Some(until),
-                None => self.ep.poll_timeout(),
-            };
-            let due = match (core_due, reap_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let mut due = self.ep.poll_timeout();
+            for t in self.peers.iter().filter_map(|p| p.full_until).chain(reap_at) {
+                due = Some(due.map_or(t, |d| d.min(t)));
+            }
             self.timer.arm(now, due);
         }
     }
 
-    /// Ends a stall on `key`'s channel: its stashed datagram goes out (or is dropped).
+    /// Ends the wait of `key`'s full channel: its stashed datagram goes out (or is dropped)
+    /// and its connection sends again.
     fn unstall(&mut self, key: PeerKey, now: Instant) {
-        if let Some((k, until)) = self.stall
-            && k == key
-        {
-            self.stall = None;
-            // In u64 (`Duration::as_micros` is a u128).
-            let began = until.as_micros().saturating_sub(MAX_STALL_US);
-            self.stats.stalled_us += now.as_micros().saturating_sub(began);
-            if let Some(p) = self.peers.get_mut(key) {
-                p.unstash(&mut self.stats);
-            }
+        let Some(p) = self.peers.get_mut(key) else { return };
+        let Some(until) = p.full_until.take() else { return };
+        // In u64 (`Duration::as_micros` is a u128).
+        let began = until.as_micros().saturating_sub(MAX_STALL_US);
+        self.stats.stalled_us += now.as_micros().saturating_sub(began);
+        p.unstash(&mut self.stats);
+        if let Some(c) = p.conn {
+            let _ = self.ep.set_transmit_paused(now, c, false);
         }
     }
 
@@ -978,9 +972,7 @@ impl Inner {
         if only_before_open && p.opened_at.is_some() {
             return;
         }
-        if self.stall.is_some_and(|(k, _)| k == key) {
-            self.stall = None;
-        }
+        self.unstall(key, now);
         let Some(p) = self.peers.get_mut(key) else { return };
         if let Some(c) = p.conn
             && self.ep.connection_info(c).is_some_and(|i| !i.state.is_ended())

@@ -56,9 +56,9 @@ pub struct TransportStats {
     pub dropped_opening: u64,
     /// Oversized datagrams received and dropped.
     pub oversized: u64,
-    /// Times sending waited for a full channel to drain.
+    /// Times a connection paused because its full channel had to drain.
     pub stalls: u64,
-    /// Microseconds spent waiting for full channels to drain.
+    /// Microseconds connections spent paused on full channels (summed).
     pub stalled_us: u64,
     /// Stalls that ended by timeout rather than by the channel draining.
     pub stall_timeouts: u64,
@@ -164,6 +164,8 @@ pub(crate) struct Peer {
     pub(crate) opened_at: Option<Instant>,
     /// The datagram that found the channel full, sent when it drains.
     stash: Option<Vec<u8>>,
+    /// The channel is full and the connection paused until it drains, or until this time.
+    pub(crate) full_until: Option<Instant>,
     /// The peer knows this attempt is over (it told us, or we sent it a bye).
     pub(crate) told: bool,
     /// Our offer or answer went out; candidates wait for it in `pending_signals`.
@@ -290,6 +292,7 @@ impl Peer {
             last_send: p.now,
             opened_at: None,
             stash: None,
+            full_until: None,
             told: false,
             description_sent: false,
             pending_signals: Vec::new(),
@@ -313,12 +316,14 @@ impl Peer {
         if self.dead {
             stats.no_route += 1;
         } else if self.open {
-            if self.dc.buffered_amount() > MAX_BUFFERED {
+            if self.stash.is_some() {
+                // Still full (the connection is paused; this is connection-less traffic).
+                stats.dropped_buffer_full += 1;
+            } else if self.dc.buffered_amount() > MAX_BUFFERED {
                 self.stash = Some(data.to_vec());
                 stats.stalls += 1;
                 return Sent::Full;
-            }
-            if self.dc.send_with_u8_array(data).is_err() {
+            } else if self.dc.send_with_u8_array(data).is_err() {
                 stats.send_errors += 1;
             }
         } else {
