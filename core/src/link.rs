@@ -91,7 +91,7 @@ const GNS_DUP_TIME_MAX: Duration = Duration::from_millis(10);
 
 /// Rate arithmetic is in bytes and microseconds: serialising `n` bytes at `rate` B/s takes
 /// `n * MICROS_PER_SEC / rate` microseconds.
-const MICROS_PER_SEC: u128 = 1_000_000;
+const MICROS_PER_SEC: u64 = 1_000_000;
 
 /// UDP payload of a full Ethernet frame: 1,500-byte IP MTU - 20 (IPv4) - 8 (UDP).
 const ETHERNET_UDP_PAYLOAD: usize = 1472;
@@ -565,18 +565,22 @@ impl<T: Clone> Link<T> {
             self.busy_until = now;
             self.busy_frac = 0;
         }
-        let rate = u128::from(rate);
+        // In u64, saturating (u128 division is a 1 KB libcall in the browser's .wasm): the
+        // backlog is at most `queue_bytes` plus a byte, so its product with the rate stays far
+        // below 2^64 for any queue under 18 TB; beyond that a saturated backlog drops.
         // Bytes not yet serialised, rounded up: a partly sent byte still occupies the queue.
-        let backlog = ((self.busy_until - now).as_micros() * rate + u128::from(self.busy_frac))
+        let backlog = u64::try_from((self.busy_until - now).as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(rate)
+            .saturating_add(self.busy_frac)
             .div_ceil(MICROS_PER_SEC);
-        if backlog + size as u128 > self.config.queue_bytes as u128 {
+        if backlog.saturating_add(size as u64) > self.config.queue_bytes as u64 {
             return None;
         }
-        let total = size as u128 * MICROS_PER_SEC + u128::from(self.busy_frac);
-        // The remainder is below `rate`, itself a u64.
-        self.busy_frac = (total % rate) as u64;
-        let whole = u64::try_from(total / rate).unwrap_or(u64::MAX);
-        self.busy_until += Duration::from_micros(whole);
+        let total = (size as u64).saturating_mul(MICROS_PER_SEC).saturating_add(self.busy_frac);
+        // The remainder is below `rate`.
+        self.busy_frac = total % rate;
+        self.busy_until += Duration::from_micros(total / rate);
         Some(self.busy_until)
     }
 

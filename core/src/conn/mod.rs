@@ -1326,8 +1326,13 @@ impl<A: Clone> Connection<A> {
         let lanes: &[usize] = if self.send_lanes.len() == 1 {
             &order[..]
         } else {
-            many.extend(0..self.send_lanes.len());
-            many.sort_by_key(|&i| self.send_lanes[i].priority);
+            // Insertion by priority, equal priorities in lane order (as a stable sort, without
+            // its code: lanes are few).
+            for i in 0..self.send_lanes.len() {
+                let p = self.send_lanes[i].priority;
+                let at = many.partition_point(|&j: &usize| self.send_lanes[j].priority <= p);
+                many.insert(at, i);
+            }
             &many
         };
         for &i in lanes {
@@ -1695,5 +1700,6 @@ fn truncate_debug(s: &str) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    // `get` rather than indexing: the same cut, without the panic path's formatting code.
+    s.get(..end).unwrap_or_default().to_string()
 }

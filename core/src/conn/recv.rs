@@ -4,7 +4,7 @@
 //! than `RecvMaxMessageSize` is a protocol error rather than an allocation.
 
 use crate::prelude::*;
-use alloc::collections::BTreeMap;
+use alloc::collections::VecDeque;
 
 use super::ranges::RangeSet;
 use crate::wire::varint;
@@ -27,7 +27,7 @@ enum Parser {
 /// Out-of-order pieces held per lane at most; beyond it packets with more are refused (not
 /// acked) until the gap fills. 1024 pieces cover a 1.3 MB window of full-size segments.
 pub(crate) const MAX_OOO_PIECES: usize = 1024;
-/// What each held piece costs besides its bytes (map node and vector header), for accounting.
+/// What each held piece costs besides its bytes (queue entry and vector header), for accounting.
 const PIECE_OVERHEAD: usize = 64;
 
 /// A message completed by the receive side: (number, bytes).
@@ -37,7 +37,10 @@ pub(crate) type Completed = (u64, Vec<u8>);
 #[derive(Debug)]
 pub(crate) struct RecvLane {
     next_offset: u64,
-    ooo: BTreeMap<u64, Vec<u8>>,
+    /// Out-of-order pieces (offset, bytes), sorted by offset and never overlapping. A sorted
+    /// queue rather than a B-tree: at most [`MAX_OOO_PIECES`], consumed from the front, and
+    /// about 6 KB less code in the browser's .wasm.
+    ooo: VecDeque<(u64, Vec<u8>)>,
     ooo_bytes: usize,
     parser: Parser,
     last_num: u64,
@@ -47,7 +50,7 @@ impl Default for RecvLane {
     fn default() -> Self {
         RecvLane {
             next_offset: 0,
-            ooo: BTreeMap::new(),
+            ooo: VecDeque::new(),
             ooo_bytes: 0,
             parser: Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 },
             last_num: 0,
@@ -101,12 +104,8 @@ impl RecvLane {
         let skip = (self.next_offset - offset) as usize;
         self.feed(&data[skip..], max_msg, out)?;
         // Drain held pieces that now connect.
-        while let Some(entry) = self.ooo.first_entry() {
-            let off = *entry.key();
-            if off > self.next_offset {
-                break;
-            }
-            let piece = entry.remove();
+        while self.ooo.front().is_some_and(|(off, _)| *off <= self.next_offset) {
+            let Some((off, piece)) = self.ooo.pop_front() else { break };
             self.ooo_bytes -= piece.len();
             let pend = off + piece.len() as u64;
             if pend > self.next_offset {
@@ -119,7 +118,8 @@ impl RecvLane {
 
     fn hold(&mut self, mut offset: u64, mut data: &[u8]) {
         // Trim the front against the piece before.
-        if let Some((&po, piece)) = self.ooo.range(..=offset).next_back() {
+        let before = self.ooo.partition_point(|(o, _)| *o <= offset);
+        if let Some((po, piece)) = before.checked_sub(1).and_then(|i| self.ooo.get(i)) {
             let pend = po + piece.len() as u64;
             if pend >= offset + data.len() as u64 {
                 return; // wholly covered
@@ -131,11 +131,14 @@ impl RecvLane {
         }
         let end = offset + data.len() as u64;
         // Remove pieces wholly inside, trim the back against the first that sticks out.
-        let inside: Vec<u64> = self.ooo.range(offset..end).map(|(&o, _)| o).collect();
-        for o in inside {
-            let len = self.ooo[&o].len() as u64;
+        let at = self.ooo.partition_point(|(o, _)| *o < offset);
+        while let Some((o, piece)) = self.ooo.get(at) {
+            let (o, len) = (*o, piece.len() as u64);
+            if o >= end {
+                break;
+            }
             if o + len <= end {
-                if let Some(old) = self.ooo.remove(&o) {
+                if let Some((_, old)) = self.ooo.remove(at) {
                     self.ooo_bytes -= old.len();
                 }
             } else {
@@ -145,7 +148,7 @@ impl RecvLane {
         }
         if !data.is_empty() {
             self.ooo_bytes += data.len();
-            self.ooo.insert(offset, data.to_vec());
+            self.ooo.insert(at, (offset, data.to_vec()));
         }
     }
 
@@ -360,10 +363,25 @@ mod tests {
             }
             let dups: Vec<_> = segs.iter().filter(|_| rng.chance(0.2)).cloned().collect();
             segs.extend(dups);
+            // And windows cut anywhere, overlapping the others' edges (a retransmission
+            // segmented differently), at random places in the order.
+            for _ in 0..rng.range(0, 8) {
+                let o = rng.range(0, stream.len() as u64 - 1) as usize;
+                let n = (rng.range(1, 900) as usize).min(stream.len() - o);
+                let at = rng.range(0, segs.len() as u64) as usize;
+                segs.insert(at, (o, n));
+            }
             let mut lane = RecvLane::default();
             let mut out = Vec::new();
             for (o, n) in segs {
                 lane.on_segment(o as u64, &stream[o..o + n], 1 << 20, &mut out).unwrap();
+                // Held pieces stay sorted, disjoint, and counted.
+                let mut end = 0;
+                for (po, piece) in &lane.ooo {
+                    assert!(*po >= end && *po > lane.next_offset && !piece.is_empty());
+                    end = po + piece.len() as u64;
+                }
+                assert_eq!(lane.ooo_bytes, lane.ooo.iter().map(|(_, p)| p.len()).sum::<usize>());
             }
             let got: Vec<(u64, &[u8])> = out.iter().map(|(n, d)| (*n, d.as_slice())).collect();
             assert_eq!(got, msgs);
