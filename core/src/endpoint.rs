@@ -52,8 +52,9 @@ use crate::crypto::{SessionKeys, TrustStore};
 use crate::handshake::{ClientHandshake, Credentials, Failure, PeerAuth, Policy, server_answer};
 use crate::identity::Identity;
 use crate::link::Link;
+use crate::map::Map;
 use crate::rng::Rng;
-use crate::siphash::{Map, SipHasher24, SipKeys};
+use crate::siphash::{SipHasher24, SipKeys};
 use crate::slab::Slab;
 use crate::time::Instant;
 use crate::types::*;
@@ -1049,7 +1050,9 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
         c.handle_control(now, repr, &ctx);
         if c.role == Role::Client && c.remote_id != 0 {
             let key = (c.remote.clone(), c.remote_id);
-            self.by_remote.entry(key).or_insert(index);
+            if !self.by_remote.contains_key(&key) {
+                self.by_remote.insert(key, index);
+            }
         }
         self.touch(index);
     }

@@ -19,6 +19,7 @@ pub mod endpoint;
 pub mod handshake;
 pub mod identity;
 pub mod link;
+mod map;
 pub mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -15,9 +15,6 @@ impl BuildHasher for SipKeys {
     }
 }
 
-/// A hash map keyed by [`SipKeys`].
-pub(crate) type Map<K, V> = hashbrown::HashMap<K, V, SipKeys>;
-
 /// SipHash-2-4 with a 128-bit key.
 #[derive(Debug, Clone)]
 pub(crate) struct SipHasher24 {

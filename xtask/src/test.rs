@@ -147,8 +147,9 @@ fn steps(quick: Option<&'static str>, wasm_skip: Option<&'static str>) -> Vec<St
             cargo(["test", "--workspace", "--all-features", "--no-fail-fast"]),
         ),
         Step::new("wasm", wasm_skip, true, wasm),
-        // The core without its `crypto` feature, as the browser package builds it: clean under
-        // clippy, and its unit tests (the null-cipher-only handshake among them) pass.
+        // The core without its default features (`crypto`, `hash-maps`), as the browser
+        // package builds it: clean under clippy, and its unit tests (the null-cipher-only
+        // handshake and the linear maps among them) pass.
         Step::new(
             "clippy-nocrypto",
             quick,
