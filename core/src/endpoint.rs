@@ -40,6 +40,8 @@
 //! ```
 
 use crate::prelude::*;
+use crate::text;
+use crate::text::Text;
 use alloc::collections::{BinaryHeap, VecDeque};
 use core::cmp::Reverse;
 use core::fmt::Debug;
@@ -144,7 +146,9 @@ struct PollGroup {
 }
 
 /// All connections, listen sockets and poll groups of one Lanewire instance, generic over the
-/// transport's remote address type `A` (`SocketAddr` for UDP, a peer id for WebRTC).
+/// transport's remote address type `A` (`SocketAddr` for UDP, a peer id for WebRTC). `A`
+/// implements [`Text`] (the core has it for socket addresses and integers): connection
+/// descriptions name the peer with it, without `core::fmt` (see [`crate::text`]).
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,
@@ -177,7 +181,7 @@ pub struct Endpoint<A> {
     transport_encrypted: Vec<LocalId>,
 }
 
-impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
+impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
     /// A new endpoint with global config `config`, its randomness keyed by `seed` (32 bytes of
     /// OS entropy in production, a fixed value in tests).
     pub fn new(config: Config, seed: [u8; 32]) -> Self {
@@ -819,11 +823,8 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
             Role::Client => "to",
             Role::Server => "from",
         };
-        if c.name.is_empty() {
-            format!("#{} {dir} {:?}", c.handle.index, c.remote)
-        } else {
-            format!("{} #{} {dir} {:?}", c.name, c.handle.index, c.remote)
-        }
+        let sep = if c.name.is_empty() { "#" } else { " #" };
+        text!(c.name, sep, c.handle.index, " ", dir, " ", c.remote)
     }
 
     /// Cheap status (ping, quality, rates, queues).
@@ -834,7 +835,7 @@ impl<A: Clone + Eq + Hash + Debug> Endpoint<A> {
     /// Human-readable multi-line status.
     pub fn detailed_status(&mut self, now: Instant, conn: ConnectionHandle) -> Option<String> {
         let desc = self.conn(conn).map(|c| self.describe(c))?;
-        self.conn_mut(conn).map(|c| format!("{desc}\n{}", c.detailed_status(now)))
+        self.conn_mut(conn).map(|c| text!(desc, "\n", c.detailed_status(now)))
     }
 
     /// Sets the connection's user data (also updates messages already queued).

@@ -44,6 +44,7 @@ use crate::crypto::{Cipher, SessionKeys, TrustStore};
 use crate::identity::Identity;
 use crate::prelude::*;
 use crate::rng::Rng;
+use crate::text;
 use crate::types::EndReason;
 use crate::wire::Reader;
 #[cfg(feature = "crypto")]
@@ -355,7 +356,7 @@ fn read_identity_and_cert(
         if let (Some(e), Some(i)) = (expected, identity.as_ref())
             && e != i
         {
-            return Err(bad_cert(format!("Peer claims identity {i}, expected {e}")));
+            return Err(bad_cert(text!("Peer claims identity ", i, ", expected ", e)));
         }
         return Ok((identity, None));
     }
@@ -377,7 +378,7 @@ fn read_identity_and_cert(
         if let (Some(e), Some(i)) = (expected, identity.as_ref())
             && e != i
         {
-            return Err(bad_cert(format!("Peer claims identity {i}, expected {e}")));
+            return Err(bad_cert(text!("Peer claims identity ", i, ", expected ", e)));
         }
         Ok((identity, None))
     }
@@ -387,7 +388,7 @@ fn read_identity_and_cert(
             r.varint_len(Certificate::MAX_ENCODED_LEN).map_err(|_| bad("Certificate too long"))?;
         let bytes = r.bytes(len).map_err(|_| bad("Truncated certificate"))?;
         let (cert, used) = Certificate::decode(bytes)
-            .map_err(|e| bad_cert(format!("Malformed certificate: {e}")))?;
+            .map_err(|e| bad_cert(alloc::format!("Malformed certificate: {e}")))?;
         if used != len {
             return Err(bad_cert("Trailing bytes after certificate".into()));
         }
@@ -403,7 +404,7 @@ fn read_identity_and_cert(
         };
         let want = expected.or(identity.as_ref());
         cert.verify(trust, unix_now, want)
-            .map_err(|e| bad_cert(format!("Certificate refused: {e}")))?;
+            .map_err(|e| bad_cert(alloc::format!("Certificate refused: {e}")))?;
         Ok((Some(*cert.identity()), Some((*cert.public_key(), 64, sig))))
     }
 }
@@ -448,7 +449,7 @@ pub(crate) fn server_answer(
     #[cfg(feature = "crypto")]
     let no_common = "No common cipher (one side requires encryption, the other plaintext)";
     #[cfg(not(feature = "crypto"))]
-    let no_common = &*format!("No common cipher: {NO_CRYPTO}");
+    let no_common = &*text!("No common cipher: ", NO_CRYPTO);
     let cipher = policy
         .ciphers()
         .iter()

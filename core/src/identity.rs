@@ -25,7 +25,7 @@ use crate::prelude::*;
 use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::str::FromStr;
 
 use crate::crypto::hex;
@@ -341,80 +341,47 @@ impl Hash for Identity {
     }
 }
 
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl crate::text::Text for Identity {
+    fn push_to(&self, out: &mut String) {
         match self {
-            Identity::Invalid => f.write_str("invalid"),
+            Identity::Invalid => out.push_str("invalid"),
             Identity::Ip(a) => {
-                // The text of `core::net`'s `Display` (RFC 5952 for IPv6), written here:
-                // theirs, with its padding support, is about 3 KB of wasm.
+                // The text of `core::net`'s `Display` (RFC 5952 for IPv6), written without
+                // `core::fmt` (see `text`).
                 let a = canonical_addr(*a);
-                f.write_str("ip:")?;
+                out.push_str("ip:");
                 match a.ip() {
-                    IpAddr::V4(ip) => write_ipv4(f, ip)?,
+                    IpAddr::V4(ip) => ip.push_to(out),
                     IpAddr::V6(ip) => {
-                        f.write_str("[")?;
-                        write_ipv6(f, ip)?;
-                        f.write_str("]")?;
+                        out.push('[');
+                        ip.push_to(out);
+                        out.push(']');
                     }
                 }
                 if a.port() != 0 {
-                    write!(f, ":{}", a.port())?;
+                    out.push(':');
+                    a.port().push_to(out);
                 }
-                Ok(())
             }
-            Identity::Str(s) => write!(f, "str:{}", s.as_str()),
+            Identity::Str(s) => {
+                out.push_str("str:");
+                out.push_str(s.as_str());
+            }
             Identity::Bytes(b) => {
-                f.write_str("gen:")?;
-                hex::write(f, b.as_bytes())
+                out.push_str("gen:");
+                hex::push(out, b.as_bytes());
             }
-            Identity::Id(id) => write!(f, "id:{id}"),
+            Identity::Id(id) => {
+                out.push_str("id:");
+                id.push_to(out);
+            }
         }
     }
 }
 
-fn write_ipv4(f: &mut fmt::Formatter<'_>, ip: Ipv4Addr) -> fmt::Result {
-    let [a, b, c, d] = ip.octets();
-    write!(f, "{a}.{b}.{c}.{d}")
-}
-
-/// As `Ipv6Addr`'s `Display`: `::ffff:a.b.c.d` for IPv4-mapped addresses, otherwise lowercase
-/// hex groups with the first longest run of two or more zero groups as `::`.
-fn write_ipv6(f: &mut fmt::Formatter<'_>, ip: Ipv6Addr) -> fmt::Result {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        f.write_str("::ffff:")?;
-        return write_ipv4(f, v4);
-    }
-    let segments = ip.segments();
-    let (mut best, mut best_len, mut run) = (0, 0, 0);
-    for (i, &s) in segments.iter().enumerate() {
-        run = if s == 0 { run + 1 } else { 0 };
-        if run > best_len {
-            (best, best_len) = (i + 1 - run, run);
-        }
-    }
-    let group = |f: &mut fmt::Formatter<'_>, s: u16| {
-        let digits = s.to_be_bytes();
-        let mut text = [0u8; 4];
-        hex::write_nibbles(&mut text, &digits);
-        let start = text.iter().position(|&c| c != b'0').unwrap_or(3);
-        f.write_str(core::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
-    };
-    let list = |f: &mut fmt::Formatter<'_>, part: &[u16]| {
-        for (i, &s) in part.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            group(f, s)?;
-        }
-        Ok(())
-    };
-    if best_len > 1 {
-        list(f, &segments[..best])?;
-        f.write_str("::")?;
-        list(f, &segments[best + best_len..])
-    } else {
-        list(f, &segments)
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::text!(self))
     }
 }
 
@@ -469,6 +436,7 @@ impl FromStr for Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
 
     /// The hand-written address text is `core::net`'s `Display`, byte for byte.
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -28,10 +28,11 @@ mod siphash;
 mod prelude {
     pub(crate) use alloc::boxed::Box;
     pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
     pub(crate) use alloc::vec::Vec;
-    pub(crate) use alloc::{format, vec};
 }
 mod slab;
+pub mod text;
 pub mod time;
 pub mod types;
 pub mod wire;

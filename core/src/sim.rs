@@ -21,6 +21,15 @@ use crate::types::{ConnectionHandle, ConnectionState, Event, LocalId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SimAddr(pub u32);
 
+impl crate::text::Text for SimAddr {
+    /// As `{:?}` prints it: `SimAddr(3)`.
+    fn push_to(&self, out: &mut String) {
+        out.push_str("SimAddr(");
+        crate::text::push_u64(out, u64::from(self.0));
+        out.push(')');
+    }
+}
+
 /// One direction of a simulated path, carrying (sender's local socket, datagram).
 type SimLink = Link<(LocalId, Vec<u8>)>;
 

@@ -25,9 +25,17 @@ macro_rules! handle {
                 Self { index: bits as u32, generation: (bits >> 32) as u32 }
             }
         }
+        impl $crate::text::Text for $name {
+            fn push_to(&self, out: &mut String) {
+                out.push('#');
+                $crate::text::push_u64(out, u64::from(self.index));
+                out.push('.');
+                $crate::text::push_u64(out, u64::from(self.generation));
+            }
+        }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "#{}.{}", self.index, self.generation)
+                f.write_str(&$crate::text!(self))
             }
         }
     };
@@ -122,6 +130,18 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    /// The variant's name, as `{:?}` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionState::None => "None",
+            ConnectionState::Connecting => "Connecting",
+            ConnectionState::FindingRoute => "FindingRoute",
+            ConnectionState::Connected => "Connected",
+            ConnectionState::ClosedByPeer => "ClosedByPeer",
+            ConnectionState::ProblemDetectedLocally => "ProblemDetectedLocally",
+        }
+    }
+
     /// True in `ClosedByPeer` and `ProblemDetectedLocally`.
     pub fn is_ended(self) -> bool {
         matches!(self, ConnectionState::ClosedByPeer | ConnectionState::ProblemDetectedLocally)
@@ -187,8 +207,8 @@ impl EndReason {
     }
 }
 
-impl fmt::Display for EndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl crate::text::Text for EndReason {
+    fn push_to(&self, out: &mut String) {
         let range = match self.0 {
             0 => "invalid",
             1000..=1999 => "app",
@@ -198,7 +218,16 @@ impl fmt::Display for EndReason {
             5000..=5999 => "misc",
             _ => "unknown",
         };
-        write!(f, "{} ({range})", self.0)
+        crate::text::push_u64(out, u64::from(self.0));
+        out.push_str(" (");
+        out.push_str(range);
+        out.push(')');
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::text!(self))
     }
 }
 
@@ -348,16 +377,23 @@ pub enum SendError {
     InvalidLane,
 }
 
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl SendError {
+    /// What went wrong, as `Display` prints it.
+    pub fn message(self) -> &'static str {
+        match self {
             SendError::InvalidHandle => "invalid connection handle",
             SendError::NoConnection => "connection has ended",
             SendError::MessageTooBig => "message larger than 512 KiB",
             SendError::LimitExceeded => "send buffer full",
             SendError::Ignored => "no-delay message dropped: connection not ready",
             SendError::InvalidLane => "no such lane",
-        })
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 
@@ -374,13 +410,20 @@ pub enum HandleError {
     InvalidParam,
 }
 
-impl fmt::Display for HandleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl HandleError {
+    /// What went wrong, as `Display` prints it.
+    pub fn message(self) -> &'static str {
+        match self {
             HandleError::InvalidHandle => "invalid handle",
             HandleError::InvalidState => "invalid state for this call",
             HandleError::InvalidParam => "invalid parameter",
-        })
+        }
+    }
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 

@@ -27,6 +27,8 @@ use core::cell::RefCell;
 use core::fmt;
 use core::task::{Poll, Waker};
 use core::time::Duration;
+use lanewire_core::text;
+use lanewire_core::text::Text;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use lanewire_core::config::{ConfigKey, ConfigValue};
@@ -45,7 +47,7 @@ use web_sys::{
     RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit,
 };
 
-use crate::error::{Error, ErrorCode, js_message};
+use crate::error::{Error, ErrorCode, bad_identity, invalid_id_text, js_message};
 use crate::peer::{Peer, PeerParams, Peers, Sent, TransportStats};
 use crate::signaling::{Signaling, web_sys_warn};
 use crate::sys::{Clock, Once, Settled, Timer, random_seed, then};
@@ -71,9 +73,17 @@ const ORPHAN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerKey(pub(crate) u32);
 
+impl Text for PeerKey {
+    /// `webrtc#3`: the address part of the core's connection descriptions.
+    fn push_to(&self, out: &mut String) {
+        out.push_str("webrtc#");
+        self.0.push_to(out);
+    }
+}
+
 impl fmt::Debug for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "webrtc#{}", self.0)
+        f.write_str(&text!(self))
     }
 }
 
@@ -188,7 +198,7 @@ impl Lanewire {
             .wrapping_add(u64::from(options.timeout.subsec_millis()));
         let w = Rc::downgrade(&lw.inner);
         let deadline = Once::after(timeout_ms as f64, move || {
-            let msg = format!("no answer from the signaling server in {timeout_ms} ms");
+            let msg = text!("no answer from the signaling server in ", timeout_ms, " ms");
             enter(&w, move |inner, _| inner.fail_registration(Error::new(ErrorCode::Timeout, msg)));
         });
         // The promise only ever resolves; the outcome is in `registration`.
@@ -218,9 +228,8 @@ impl Lanewire {
     /// The instance of [`Lanewire::connect`], its signaling WebSocket opening.
     fn open(options: &Options) -> Result<Lanewire, Error> {
         crate::sys::install_panic_hook();
-        let identity = Identity::new(options.identity.clone()).map_err(|e| {
-            Error::new(ErrorCode::InvalidParam, format!("identity \"{}\" {e}", options.identity))
-        })?;
+        let identity = Identity::new(options.identity.clone())
+            .map_err(|e| Error::new(ErrorCode::InvalidParam, bad_identity(&options.identity, e)))?;
         let seed = random_seed()?;
         // `P2PTransportIceEnable` 1 (relay bit alone) in the global config: relay only.
         let relay_only = matches!(
@@ -275,7 +284,7 @@ impl Lanewire {
 
     /// The identity this instance registered.
     pub fn identity(&self) -> String {
-        self.inner.borrow().identity.to_string()
+        self.inner.borrow().identity.as_str().into()
     }
 
     /// True while the signaling connection is up (new connections need it; established ones
@@ -399,7 +408,7 @@ impl Lanewire {
             if inner.listen.iter().any(|(p, _)| *p == port) {
                 return Err(Error::new(
                     ErrorCode::InvalidState,
-                    format!("already listening on virtual port {port}"),
+                    text!("already listening on virtual port ", port),
                 ));
             }
             inner.ep.set_transport_encrypted(LocalId(port), true);
@@ -443,9 +452,8 @@ impl Lanewire {
         port: u32,
         config: Config,
     ) -> Result<ConnectionHandle, Error> {
-        let to = Identity::new(identity).map_err(|e| {
-            Error::new(ErrorCode::InvalidParam, format!("identity \"{identity}\" {e}"))
-        })?;
+        let to = Identity::new(identity)
+            .map_err(|e| Error::new(ErrorCode::InvalidParam, bad_identity(identity, e)))?;
         self.run(|inner, now| {
             if to == inner.identity {
                 return Err(Error::new(
@@ -473,8 +481,8 @@ impl Lanewire {
             }
             let key = inner.new_key();
             // 16 hex digits: valid by construction.
-            let attempt = ConnectionId::new(format!("{:016x}", inner.rng.u64()))
-                .map_err(|e| Error::new(ErrorCode::InvalidParam, e.to_string()))?;
+            let attempt = ConnectionId::new(hex16(inner.rng.u64()))
+                .map_err(|e| Error::new(ErrorCode::InvalidParam, invalid_id_text(e)))?;
             let params = PeerParams {
                 key,
                 identity: to.clone(),
@@ -844,14 +852,16 @@ impl Inner {
         let peer = self.peers.get(info.remote);
         ConnectionInfo {
             state: info.state,
-            peer_identity: peer.map(|p| p.identity.to_string()),
+            peer_identity: peer.map(|p| p.identity.as_str().into()),
             virtual_port: peer.map_or(0, |p| p.port),
             listen_socket: info.listen_socket,
             user_data: info.user_data,
             end_reason: info.end_reason,
             end_debug: info.end_debug,
             description: match peer {
-                Some(p) => format!("{} ({}, port {})", info.description, p.identity, p.port),
+                Some(p) => {
+                    text!(info.description, " (", p.identity.as_str(), ", port ", p.port, ")")
+                }
                 None => info.description,
             },
             name: info.name,
@@ -883,7 +893,13 @@ impl Inner {
                 SymmetricClaim::Duplicate(_) => {
                     return Err(Error::new(
                         ErrorCode::InvalidState,
-                        format!("a symmetric connection to {to} on port {local} exists already"),
+                        text!(
+                            "a symmetric connection to ",
+                            to.as_str(),
+                            " on port ",
+                            local,
+                            " exists already"
+                        ),
                     ));
                 }
                 // The peer's offer is here and its channel is opening: become that connection.
@@ -1029,20 +1045,27 @@ impl Inner {
                 SigErrorCode::TokenExpired => ErrorCode::TokenExpired,
                 _ => ErrorCode::Signaling,
             };
-            let e =
-                Error::new(code, format!("signaling server: {}: {}", frame.code, frame.message));
+            let e = Error::new(
+                code,
+                text!("signaling server: ", frame.code.as_str(), ": ", frame.message),
+            );
             self.fail_registration(e);
             return;
         }
         match (frame.code, frame.to, frame.connection) {
             (SigErrorCode::UnknownPeer | SigErrorCode::PeerBusy, Some(to), Some(attempt)) => {
                 if let Some(key) = self.peers.by_attempt(&to, &attempt) {
-                    let debug = format!("Signaling: {} ({})", frame.message, frame.code);
+                    let debug = text!("Signaling: ", frame.message, " (", frame.code.as_str(), ")");
                     self.fail_peer(now, key, EndReason::MISC_P2P_RENDEZVOUS, &debug, true, true);
                 }
             }
             (code, _, _) => {
-                web_sys_warn(&format!("lanewire: signaling server: {code}: {}", frame.message));
+                web_sys_warn(&text!(
+                    "lanewire: signaling server: ",
+                    code.as_str(),
+                    ": ",
+                    frame.message
+                ));
             }
         }
     }
@@ -1078,7 +1101,7 @@ impl Inner {
                     give_way = conn.map(|c| (old_key, c));
                 }
                 if give_way.is_none() && !self.listen.iter().any(|(p, _)| *p == port) {
-                    let reason = format!("nobody listens on virtual port {port}");
+                    let reason = text!("nobody listens on virtual port ", port);
                     self.signal(&from, &attempt, Payload::Reject { reason });
                     return;
                 }
@@ -1106,7 +1129,7 @@ impl Inner {
                             }
                             self.stats.symmetric_merged += 1;
                         } else if !self.listen.iter().any(|(p, _)| *p == port) {
-                            let reason = format!("nobody listens on virtual port {port}");
+                            let reason = text!("nobody listens on virtual port ", port);
                             self.signal(&from, &attempt, Payload::Reject { reason });
                             return;
                         }
@@ -1115,7 +1138,7 @@ impl Inner {
                         make_answer(self.weak.clone(), key, pc, sdp);
                     }
                     Err(e) => {
-                        self.signal(&from, &attempt, Payload::Reject { reason: e.to_string() });
+                        self.signal(&from, &attempt, Payload::Reject { reason: e.text() });
                     }
                 }
             }
@@ -1144,13 +1167,13 @@ impl Inner {
             }
             Payload::Reject { reason } => {
                 if let Some(key) = key {
-                    let debug = format!("{from} refused the connection: {reason}");
+                    let debug = text!(from.as_str(), " refused the connection: ", reason);
                     self.fail_peer(now, key, EndReason::MISC_P2P_RENDEZVOUS, &debug, true, true);
                 }
             }
             Payload::Bye => {
                 if let Some(key) = key {
-                    let debug = format!("{from} abandoned the connection attempt");
+                    let debug = text!(from.as_str(), " abandoned the connection attempt");
                     self.fail_peer(now, key, EndReason::MISC_P2P_RENDEZVOUS, &debug, true, true);
                 }
             }
@@ -1165,8 +1188,8 @@ impl Inner {
             self.fail_registration(Error::new(ErrorCode::Signaling, why));
             return;
         }
-        web_sys_warn(&format!("lanewire: {why}"));
-        let debug = format!("Signaling connection lost: {why}");
+        web_sys_warn(&text!("lanewire: ", why));
+        let debug = text!("Signaling connection lost: ", why);
         let keys = self.peers.keys();
         for key in keys {
             self.fail_peer(now, key, EndReason::MISC_P2P_RENDEZVOUS, &debug, true, true);
@@ -1373,7 +1396,7 @@ fn description(kind: RtcSdpType, sdp: &str) -> RtcSessionDescriptionInit {
 }
 
 fn rendezvous_failed(weak: &Weak<RefCell<Inner>>, key: PeerKey, what: &str, e: &JsValue) {
-    let debug = format!("WebRTC {what} failed: {}", js_message(e));
+    let debug = text!("WebRTC ", what, " failed: ", js_message(e));
     enter(weak, move |inner, now| {
         inner.fail_peer(now, key, EndReason::MISC_P2P_RENDEZVOUS, &debug, true, false);
     });
@@ -1427,4 +1450,12 @@ fn take_answer(weak: Weak<RefCell<Inner>>, key: PeerKey, pc: RtcPeerConnection, 
         Ok(_) => enter(&weak, move |inner, _| inner.remote_description_set(key)),
         Err(e) => rendezvous_failed(&weak, key, "answer", &e),
     });
+}
+
+/// `n` as 16 lowercase hex digits (a connection attempt's id).
+fn hex16(n: u64) -> String {
+    (0..16)
+        .rev()
+        .map(|i| char::from(b"0123456789abcdef"[((n >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }

@@ -3,9 +3,11 @@
 
 use crate::prelude::*;
 use core::fmt;
+use lanewire_core::text;
 
-use lanewire_core::config::ConfigError;
+use lanewire_core::config::{ConfigError, ConfigType};
 use lanewire_core::{HandleError, SendError};
+use lanewire_signaling::protocol::InvalidId;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// What went wrong, as a code a program can match on. In JavaScript, the `code` property of
@@ -95,8 +97,32 @@ impl Error {
 
     /// Wraps a value a JavaScript call threw: `context: <its message>`.
     pub(crate) fn from_js(code: ErrorCode, context: &str, value: &JsValue) -> Error {
-        Error::new(code, format!("{context}: {}", js_message(value)))
+        Error::new(code, text!(context, ": ", js_message(value)))
     }
+
+    /// `code: message`, as `Display` prints it.
+    pub fn text(&self) -> String {
+        text!(self.code.as_str(), ": ", self.message)
+    }
+}
+
+/// The text of an invalid identity or id, as its `Display` prints it.
+pub(crate) fn invalid_id_text(e: InvalidId) -> String {
+    match e {
+        InvalidId::Empty => "is empty".into(),
+        InvalidId::TooLong(max) => text!("is longer than ", max, " bytes"),
+        InvalidId::NoKind => "is not of the form kind:data".into(),
+        InvalidId::BadKind => "has a kind that is not 1-16 characters of [a-z0-9]".into(),
+        InvalidId::BadChar => "contains a character that is not allowed".into(),
+        // Variants a newer signaling crate may add.
+        #[allow(unreachable_patterns)]
+        _ => "is not valid".into(),
+    }
+}
+
+/// `identity "<id>" <why>`.
+pub(crate) fn bad_identity(identity: &str, e: InvalidId) -> String {
+    text!("identity \"", identity, "\" ", invalid_id_text(e))
 }
 
 /// The message of a thrown JavaScript value (an `Error`'s message, or a thrown string).
@@ -109,7 +135,7 @@ pub(crate) fn js_message(value: &JsValue) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
+        f.write_str(&self.text())
     }
 }
 
@@ -125,7 +151,7 @@ impl From<SendError> for Error {
             SendError::Ignored => ErrorCode::Ignored,
             SendError::InvalidLane => ErrorCode::InvalidLane,
         };
-        Error::new(code, e.to_string())
+        Error::new(code, e.message())
     }
 }
 
@@ -136,7 +162,7 @@ impl From<HandleError> for Error {
             HandleError::InvalidState => ErrorCode::InvalidState,
             HandleError::InvalidParam => ErrorCode::InvalidParam,
         };
-        Error::new(code, e.to_string())
+        Error::new(code, e.message())
     }
 }
 
@@ -147,27 +173,36 @@ impl From<ConfigError> for Error {
         let (code, message) = match e {
             ConfigError::InvalidHandle => (ErrorCode::InvalidHandle, "invalid handle".into()),
             ConfigError::UnknownName(n) => {
-                (ErrorCode::BadConfig, format!("unknown config value \"{n}\""))
+                (ErrorCode::BadConfig, text!("unknown config value \"", n, "\""))
             }
             ConfigError::WrongType { key, expected } => {
-                (ErrorCode::BadConfig, format!("config value {} takes {expected:?}", key.name()))
+                let expected = match expected {
+                    ConfigType::Int32 => "Int32",
+                    ConfigType::Int64 => "Int64",
+                    ConfigType::Float => "Float",
+                    ConfigType::String => "String",
+                };
+                (ErrorCode::BadConfig, text!("config value ", key.name(), " takes ", expected))
             }
             ConfigError::OutOfRange { key, min, max } => (
                 ErrorCode::BadConfig,
-                format!(
-                    "config value {} must be in [{}, {}]",
+                text!(
+                    "config value ",
                     key.name(),
+                    " must be in [",
                     num_text(min),
-                    num_text(max)
+                    ", ",
+                    num_text(max),
+                    "]"
                 ),
             ),
             ConfigError::WrongScope(key) => (
                 ErrorCode::BadConfig,
-                format!("config value {} is global: set it on the endpoint", key.name()),
+                text!("config value ", key.name(), " is global: set it on the endpoint"),
             ),
             ConfigError::Unparsable { key, text } => (
                 ErrorCode::BadConfig,
-                format!("config value {}: cannot parse \"{text}\"", key.name()),
+                text!("config value ", key.name(), ": cannot parse \"", text, "\""),
             ),
         };
         Error::new(code, message)

@@ -13,6 +13,7 @@
 
 use crate::prelude::*;
 use core::time::Duration;
+use lanewire_core::text;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use lanewire_core::config::{CONFIG_TABLE, ConfigKey, ConfigType, ConfigValue};
@@ -310,7 +311,7 @@ fn handle_from_js(n: f64) -> JsResult<u64> {
     if (0.0..=HANDLE_MAX).contains(&n) && crate::sys::is_whole(n) {
         Ok(n as u64)
     } else {
-        Err(err(ErrorCode::InvalidHandle, format!("{} is not a handle", num_text(n))))
+        Err(err(ErrorCode::InvalidHandle, text!(num_text(n), " is not a handle")))
     }
 }
 
@@ -526,12 +527,12 @@ fn quick_status_to_js(q: &QuickStatus) -> Object {
 fn config_key(name: &JsValue) -> JsResult<ConfigKey> {
     let name = name.as_string().unwrap_or_default();
     ConfigKey::from_name(&name)
-        .ok_or_else(|| err(ErrorCode::BadConfig, format!("unknown config value \"{name}\"")))
+        .ok_or_else(|| err(ErrorCode::BadConfig, text!("unknown config value \"", name, "\"")))
 }
 
 fn config_value_from_js(key: ConfigKey, v: &JsValue) -> JsResult<ConfigValue> {
     let bad =
-        |what: &str| err(ErrorCode::BadConfig, format!("config value {} takes {what}", key.name()));
+        |what: &str| err(ErrorCode::BadConfig, text!("config value ", key.name(), " takes ", what));
     let ty = key.info().ty;
     if ty == ConfigType::String {
         return v.as_string().map(ConfigValue::String).ok_or_else(|| bad("a string"));
@@ -589,7 +590,7 @@ fn string_field(o: &JsValue, key: &str) -> JsResult<Option<String>> {
     }
     v.as_string()
         .map(Some)
-        .ok_or_else(|| err(ErrorCode::InvalidParam, format!("{key} must be a string")))
+        .ok_or_else(|| err(ErrorCode::InvalidParam, text!(key, " must be a string")))
 }
 
 fn options_from_js(o: &JsValue) -> JsResult<Options> {
@@ -640,7 +641,7 @@ fn options_from_js(o: &JsValue) -> JsResult<Options> {
 /// An array of integers in `lo..=hi` (one function for both lane lists, not one per type).
 fn numbers(v: &JsValue, what: &str, lo: f64, hi: f64) -> JsResult<Vec<i32>> {
     let bad =
-        || err(ErrorCode::InvalidParam, format!("{what} must be an array of integers in range"));
+        || err(ErrorCode::InvalidParam, text!(what, " must be an array of integers in range"));
     let list = v.dyn_ref::<Array>().ok_or_else(bad)?;
     list.iter()
         .map(|x| match x.as_f64() {
@@ -654,7 +655,7 @@ fn port_from(n: f64) -> JsResult<u32> {
     if (0.0..=f64::from(u32::MAX)).contains(&n) && crate::sys::is_whole(n) {
         Ok(n as u32)
     } else {
-        Err(err(ErrorCode::InvalidParam, format!("{} is not a virtual port", num_text(n))))
+        Err(err(ErrorCode::InvalidParam, text!(num_text(n), " is not a virtual port")))
     }
 }
 

@@ -54,9 +54,9 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 #[cfg(target_arch = "wasm32")]
 mod prelude {
     pub(crate) use alloc::boxed::Box;
-    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::string::String;
+    pub(crate) use alloc::vec;
     pub(crate) use alloc::vec::Vec;
-    pub(crate) use alloc::{format, vec};
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -4,6 +4,7 @@
 use crate::prelude::*;
 use alloc::rc::Weak;
 use core::cell::RefCell;
+use lanewire_core::text;
 
 use lanewire_signaling::protocol::ClientMessage;
 use wasm_bindgen::prelude::*;
@@ -42,7 +43,7 @@ fn on_event(weak: &Weak<RefCell<Inner>>, kind: u8, ev: Event) {
         _ => {
             let ev = ev.unchecked_into::<CloseEvent>();
             let why =
-                format!("signaling WebSocket closed (code {} \"{}\")", ev.code(), ev.reason());
+                text!("signaling WebSocket closed (code ", ev.code(), " \"", ev.reason(), "\")");
             driver::on_signaling_closed(weak, why);
         }
     }

@@ -17,6 +17,7 @@ pub(crate) mod send;
 pub(crate) mod stats;
 
 use crate::prelude::*;
+use crate::text;
 use alloc::collections::VecDeque;
 use core::time::Duration;
 
@@ -91,6 +92,22 @@ pub(crate) enum Phase {
     FinWait,
     /// Ready to be freed.
     Dead,
+}
+
+impl Phase {
+    /// The variant's name, as `{:?}` prints it (for the detailed status).
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Handshake => "Handshake",
+            Phase::AwaitAccept => "AwaitAccept",
+            Phase::Connected => "Connected",
+            Phase::ClosedByPeer => "ClosedByPeer",
+            Phase::ProblemDetected => "ProblemDetected",
+            Phase::Linger => "Linger",
+            Phase::FinWait => "FinWait",
+            Phase::Dead => "Dead",
+        }
+    }
 }
 
 /// Packet protection. The handshake chooses it; `None` until keys exist or when the transport
@@ -496,7 +513,7 @@ impl<A: Clone> Connection<A> {
         if let (Some(e), Some(i)) = (&self.expected_identity, &auth.identity)
             && e != i
         {
-            let debug = format!("Peer claims identity {i}, expected {e}");
+            let debug = text!("Peer claims identity ", i, ", expected ", e);
             self.set_keys(keys, auth);
             self.problem(now, EndReason::REMOTE_BAD_CERT, &debug);
             return;
@@ -1492,7 +1509,7 @@ impl<A: Clone> Connection<A> {
             encrypted: self.protection.is_encrypted(),
             transport_encrypted: self.transport_encrypted,
             authenticated: self.authenticated,
-            remote_identity: self.remote_identity.map(|i| i.to_string()),
+            remote_identity: self.remote_identity.map(|i| text!(i)),
             relayed: self.relayed,
         }
     }
@@ -1564,81 +1581,106 @@ impl<A: Clone> Connection<A> {
     }
 
     pub(crate) fn detailed_status(&mut self, now: Instant) -> String {
-        use core::fmt::Write;
+        // Built with `text!` rather than `format!` (see `crate::text`); Fixed and DurationText
+        // print as `{:.N}` and `{:?}` would, without core's float code.
         let q = self.quick_status(now);
-        let mut s = String::new();
-        let _ = writeln!(s, "state: {:?} (phase {:?})", self.state(), self.phase);
-        let _ = writeln!(
-            s,
-            "ping: {} ms (rtt var {} µs, min {})",
-            q.ping_ms,
-            self.sent.rtt.var.as_micros() as u64,
-            match self.sent.rtt.min {
-                Some(min) => format!("Some({})", DurationText(min)),
-                None => "None".into(),
-            }
-        );
-        // Fixed and DurationText print as `{:.N}` and `{:?}` would, without core's float code.
+        let rtt_min = match self.sent.rtt.min {
+            Some(min) => text!("Some(", DurationText(min), ")"),
+            None => "None".into(),
+        };
         let (ql, qr) = (Fixed(q.quality_local.into(), 3), Fixed(q.quality_remote.into(), 3));
-        let _ = writeln!(s, "quality: local {ql} remote {qr}");
-        let _ = writeln!(
-            s,
-            "out: {} pkt/s {} B/s, total {} pkts {} B",
+        let mut s = text!(
+            "state: ",
+            self.state().name(),
+            " (phase ",
+            self.phase.name(),
+            ")\n",
+            "ping: ",
+            q.ping_ms,
+            " ms (rtt var ",
+            self.sent.rtt.var.as_micros() as u64,
+            " µs, min ",
+            rtt_min,
+            ")\n",
+            "quality: local ",
+            ql,
+            " remote ",
+            qr,
+            "\n",
+            "out: ",
             Fixed(q.out_packets_per_sec.into(), 0),
+            " pkt/s ",
             Fixed(q.out_bytes_per_sec.into(), 0),
+            " B/s, total ",
             self.out_meter.total_packets,
-            self.out_meter.total_bytes
-        );
-        let _ = writeln!(
-            s,
-            "in: {} pkt/s {} B/s, total {} pkts {} B",
+            " pkts ",
+            self.out_meter.total_bytes,
+            " B\n",
+            "in: ",
             Fixed(q.in_packets_per_sec.into(), 0),
+            " pkt/s ",
             Fixed(q.in_bytes_per_sec.into(), 0),
+            " B/s, total ",
             self.in_meter.total_packets,
-            self.in_meter.total_bytes
-        );
-        let _ = writeln!(
-            s,
-            "send rate: {} B/s (min {} max {})",
-            q.send_rate_bytes_per_sec, self.config.send_rate_min, self.config.send_rate_max
-        );
-        let _ = writeln!(
-            s,
-            "pending: reliable {} B, unreliable {} B, unacked {} B, queue time {}",
+            " pkts ",
+            self.in_meter.total_bytes,
+            " B\n",
+            "send rate: ",
+            q.send_rate_bytes_per_sec,
+            " B/s (min ",
+            self.config.send_rate_min,
+            " max ",
+            self.config.send_rate_max,
+            ")\n",
+            "pending: reliable ",
             q.pending_reliable,
+            " B, unreliable ",
             q.pending_unreliable,
+            " B, unacked ",
             q.sent_unacked_reliable,
-            DurationText(q.queue_time)
-        );
-        let _ = writeln!(
-            s,
-            "packets: next {} lost {} in flight {} B, tracked {}",
+            " B, queue time ",
+            DurationText(q.queue_time),
+            "\n",
+            "packets: next ",
             self.sent.next_pn,
+            " lost ",
             self.sent.lost_packets,
+            " in flight ",
             self.sent.bytes_in_flight,
-            self.sent.tracked()
-        );
-        let _ = writeln!(
-            s,
-            "receive queue: {} messages, {} B; dropped {} refused {} unreliable dropped {}",
+            " B, tracked ",
+            self.sent.tracked(),
+            "\n",
+            "receive queue: ",
             self.recv_queue.len(),
+            " messages, ",
             self.recv_queue_bytes,
+            " B; dropped ",
             self.dropped_packets,
+            " refused ",
             self.refused_packets,
-            self.unreliable.dropped
+            " unreliable dropped ",
+            self.unreliable.dropped,
+            "\n",
         );
         for (i, l) in q.lanes.iter().enumerate() {
             let sl = &self.send_lanes[i];
-            let _ = writeln!(
-                s,
-                "lane {i}: priority {} weight {} pending rel {} unrel {} unacked {} queue {}",
+            s.push_str(&text!(
+                "lane ",
+                i,
+                ": priority ",
                 sl.priority,
+                " weight ",
                 sl.weight,
+                " pending rel ",
                 l.pending_reliable,
+                " unrel ",
                 l.pending_unreliable,
+                " unacked ",
                 l.sent_unacked_reliable,
-                DurationText(l.queue_time)
-            );
+                " queue ",
+                DurationText(l.queue_time),
+                "\n",
+            ));
         }
         s
     }

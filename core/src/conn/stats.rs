@@ -1,6 +1,7 @@
 //! Rates and quality for quick status.
 
-use core::fmt;
+use crate::prelude::*;
+use crate::text::{Text, push_u64, push_u64_padded};
 use core::time::Duration;
 
 use crate::time::Instant;
@@ -51,12 +52,12 @@ impl Meter {
 /// and the detailed status text is the only place the core prints floats.
 pub(crate) struct Fixed(pub(crate) f64, pub(crate) u32);
 
-impl fmt::Display for Fixed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Text for Fixed {
+    fn push_to(&self, out: &mut String) {
         let Fixed(value, decimals) = *self;
         let decimals = decimals.min(9);
         if !value.is_finite() {
-            return f.write_str(if value.is_nan() {
+            return out.push_str(if value.is_nan() {
                 "NaN"
             } else if value > 0.0 {
                 "inf"
@@ -68,7 +69,10 @@ impl fmt::Display for Fixed {
         let raw = value.abs() * scale as f64;
         if raw >= (1u64 << 53) as f64 {
             // Beyond f64's integer precision: integer digits only (never reached by rates).
-            return write!(f, "{}{}", if value < 0.0 { "-" } else { "" }, value.abs() as u64);
+            if value < 0.0 {
+                out.push('-');
+            }
+            return push_u64(out, value.abs() as u64);
         }
         // Rounded half to even, as `f64::round_ties_even` (not in `core`) would: below 2^53 the
         // fraction is exact.
@@ -76,13 +80,13 @@ impl fmt::Display for Fixed {
         let frac = raw - whole as f64;
         let scaled = whole + u64::from(frac > 0.5 || (frac == 0.5 && whole % 2 == 1));
         if value.is_sign_negative() && value != 0.0 {
-            f.write_str("-")?;
+            out.push('-');
         }
-        write!(f, "{}", scaled / scale)?;
+        push_u64(out, scaled / scale);
         if decimals > 0 {
-            write!(f, ".{:0width$}", scaled % scale, width = decimals as usize)?;
+            out.push('.');
+            push_u64_padded(out, scaled % scale, decimals as usize);
         }
-        Ok(())
     }
 }
 
@@ -90,8 +94,8 @@ impl fmt::Display for Fixed {
 /// `Duration` `Debug` code and its float-style padding machinery.
 pub(crate) struct DurationText(pub(crate) Duration);
 
-impl fmt::Display for DurationText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Text for DurationText {
+    fn push_to(&self, out: &mut String) {
         let d = self.0;
         let (whole, frac, frac_digits, unit) = if d.as_secs() > 0 {
             (d.as_secs(), u64::from(d.subsec_nanos()), 9, "s")
@@ -102,16 +106,17 @@ impl fmt::Display for DurationText {
         } else {
             (u64::from(d.subsec_nanos()), 0, 0, "ns")
         };
-        write!(f, "{whole}")?;
+        push_u64(out, whole);
         if frac > 0 {
             let (mut frac, mut digits) = (frac, frac_digits);
             while frac % 10 == 0 {
                 frac /= 10;
                 digits -= 1;
             }
-            write!(f, ".{frac:0digits$}")?;
+            out.push('.');
+            push_u64_padded(out, frac, digits);
         }
-        f.write_str(unit)
+        out.push_str(unit);
     }
 }
 
@@ -158,11 +163,11 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn text_matches_core_formatting() {
         for v in [0.0f32, 0.5, 1.5, 2.5, 0.9996, 0.12345, 3.0, 1234.567, 99999.5, -0.25, 1e-7] {
-            assert_eq!(Fixed(f64::from(v), 3).to_string(), format!("{v:.3}"), "{v}");
-            assert_eq!(Fixed(f64::from(v), 0).to_string(), format!("{v:.0}"), "{v}");
+            assert_eq!(crate::text!(Fixed(f64::from(v), 3)), format!("{v:.3}"), "{v}");
+            assert_eq!(crate::text!(Fixed(f64::from(v), 0)), format!("{v:.0}"), "{v}");
         }
-        assert_eq!(Fixed(f64::NAN, 3).to_string(), "NaN");
-        assert_eq!(Fixed(f64::INFINITY, 0).to_string(), "inf");
+        assert_eq!(crate::text!(Fixed(f64::NAN, 3)), "NaN");
+        assert_eq!(crate::text!(Fixed(f64::INFINITY, 0)), "inf");
         for d in [
             Duration::ZERO,
             Duration::from_nanos(7),
@@ -175,7 +180,7 @@ mod tests {
             Duration::new(2, 1),
             Duration::new(1, 500_000_000),
         ] {
-            assert_eq!(DurationText(d).to_string(), format!("{d:?}"));
+            assert_eq!(crate::text!(DurationText(d)), format!("{d:?}"));
         }
     }
 }

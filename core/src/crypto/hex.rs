@@ -17,11 +17,11 @@ pub(crate) fn write(f: &mut dyn fmt::Write, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
-/// Writes `bytes` as lowercase hex digits into `out` (twice as long).
-pub(crate) fn write_nibbles(out: &mut [u8], bytes: &[u8]) {
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
+/// Appends `bytes` as lowercase hex.
+pub(crate) fn push(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
 }
 
