@@ -148,7 +148,7 @@ struct PollGroup {
 /// All connections, listen sockets and poll groups of one Lanewire instance, generic over the
 /// transport's remote address type `A` (`SocketAddr` for UDP, a peer id for WebRTC). `A`
 /// implements [`Text`] (the core has it for socket addresses and integers): connection
-/// descriptions name the peer with it, without `core::fmt` (see [`crate::text`]).
+/// descriptions name the peer with it, without `core::fmt` (see [`mod@crate::text`]).
 #[derive(Debug)]
 pub struct Endpoint<A> {
     config: Config,
