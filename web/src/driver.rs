@@ -732,42 +732,6 @@ fn rtc_configuration(servers: &[IceServer], relay_only: bool) -> RtcConfiguratio
     config
 }
 
-/// Whether the ICE route `pc` selected goes through a TURN relay (either candidate of the
-/// selected pair is of type `relay`), read from the `getStats()` report; `None` if the
-/// browser does not say.
-fn route_relayed(report: &JsValue) -> Option<bool> {
-    let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
-    let text = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_string());
-    // RTCStatsReport is maplike: `values()` iterates its stats dictionaries.
-    let values = get(report, "values")?.dyn_into::<Function>().ok()?.call0(report).ok()?;
-    let mut selected = None;
-    let mut pairs = Vec::new();
-    let mut relay_ids = Vec::new();
-    for v in js_sys::try_iter(&values).ok()?? {
-        let v = v.ok()?;
-        match text(&v, "type").as_deref() {
-            Some("transport") => selected = selected.or(text(&v, "selectedCandidatePairId")),
-            Some("candidate-pair") => {
-                let succeeded = text(&v, "state").as_deref() == Some("succeeded")
-                    && get(&v, "nominated").and_then(|n| n.as_bool()) == Some(true);
-                let ends = [text(&v, "localCandidateId"), text(&v, "remoteCandidateId")];
-                pairs.push((text(&v, "id"), succeeded, ends));
-            }
-            Some("local-candidate" | "remote-candidate")
-                if text(&v, "candidateType").as_deref() == Some("relay") =>
-            {
-                relay_ids.push(text(&v, "id"));
-            }
-            _ => {}
-        }
-    }
-    let pair = match selected {
-        Some(id) => pairs.iter().find(|p| p.0.as_deref() == Some(id.as_str())),
-        None => pairs.iter().find(|p| p.1),
-    }?;
-    Some(pair.2.iter().any(|end| end.is_some() && relay_ids.contains(end)))
-}
-
 // ---------------------------------------------------------------------- the state machine
 
 impl Inner {
@@ -1323,7 +1287,7 @@ pub(crate) fn on_channel_open(weak: &Weak<RefCell<Inner>>, key: PeerKey) {
             // Which route ICE chose: connection info reports relayed ones.
             let pc = p.pc.clone();
             then(&pc.get_stats(), move |report| {
-                let Some(relayed) = report.ok().and_then(|r| route_relayed(&r)) else { return };
+                let Some(relayed) = report.ok().and_then(|r| crate::sys::relayed(&r)) else { return };
                 enter(&w, move |inner, _| {
                     if let Some(p) = inner.peers.get_mut(key) {
                         p.relayed = relayed;
