@@ -1081,7 +1081,10 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         if age > COOKIE_TICKS {
             return false;
         }
-        let tick = now_tick - age;
+        // A cookie claiming a tick before the endpoint's time zero was never made here.
+        let Some(tick) = now_tick.checked_sub(age) else {
+            return false;
+        };
         (self.cookie_hash(tick, from, client_id) & !0xffff) == (cookie & !0xffff)
     }
 
@@ -1493,3 +1496,27 @@ pub struct OutgoingMessage<'a> {
 /// How long after closing a connection's slot may be reused for a new connection. (Handles
 /// carry a generation, so reuse is safe at any time; this only documents FIN_WAIT.)
 pub const FIN_WAIT: Duration = crate::conn::FIN_WAIT;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn cookies_from_before_time_zero_are_refused() {
+        // Found by the endpoint_recv fuzz target: early in an endpoint's life, a cookie whose
+        // 16-bit tick claims a recent age from before tick 0 made the age subtraction
+        // overflow (a panic with overflow checks on).
+        let ep: Endpoint<u32> = Endpoint::new(Config::new(), [3; 32]);
+        let now = Instant::from_micros(1 << 20); // tick 1
+        let good = ep.make_cookie(now, &7, 9);
+        assert!(ep.check_cookie(now, &7, 9, good));
+        assert!(!ep.check_cookie(now, &7, 10, good));
+        assert!(!ep.check_cookie(now, &8, 9, good));
+        for claimed in [0xfffd_u64, 0xfffe, 0xffff] {
+            assert!(!ep.check_cookie(now, &7, 9, (good & !0xffff) | claimed));
+        }
+        let later = Instant::from_micros(6 << 20);
+        assert!(!ep.check_cookie(later, &7, 9, good), "older than COOKIE_TICKS");
+    }
+}
