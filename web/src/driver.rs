@@ -1287,7 +1287,9 @@ pub(crate) fn on_channel_open(weak: &Weak<RefCell<Inner>>, key: PeerKey) {
             // Which route ICE chose: connection info reports relayed ones.
             let pc = p.pc.clone();
             then(&pc.get_stats(), move |report| {
-                let Some(relayed) = report.ok().and_then(|r| crate::sys::relayed(&r)) else { return };
+                let Some(relayed) = report.ok().and_then(|r| crate::sys::relayed(&r)) else {
+                    return;
+                };
                 enter(&w, move |inner, _| {
                     if let Some(p) = inner.peers.get_mut(key) {
                         p.relayed = relayed;
