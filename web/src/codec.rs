@@ -46,7 +46,7 @@ impl Writer {
 
     fn num(&mut self, key: &str, value: u64) {
         self.key(key);
-        self.out.push_str(itoa(value).as_str());
+        lanewire_core::text::push_u64(&mut self.out, value);
     }
 
     fn raw(&mut self, key: &str, json: &str) {
@@ -58,21 +58,6 @@ impl Writer {
         self.out.push('}');
         self.out
     }
-}
-
-/// A decimal number without the formatting machinery.
-fn itoa(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits[i..].iter().map(|&d| char::from(d)).collect()
 }
 
 /// A JSON string literal: quotes, backslashes and control characters escaped.
@@ -342,7 +327,5 @@ mod tests {
         ] {
             assert_eq!(decode(bad), None, "{bad}");
         }
-        assert_eq!(itoa(0), "0");
-        assert_eq!(itoa(u64::MAX), u64::MAX.to_string());
     }
 }
