@@ -40,14 +40,14 @@ pub(crate) struct SendLane {
     last_msg_num: u64,
     last_reliable_num: u64,
     /// Stream bytes from `stream_base` (lowest unacked) to `stream_base + stream.len()`.
-    stream: VecDeque<u8>,
+    stream: ByteQueue,
     stream_base: u64,
     next_unsent: u64,
     acked: RangeSet,
     retransmit: RangeSet,
     /// End offsets and numbers of reliable messages not yet fully sent.
     reliable_msgs: VecDeque<(u64, u64)>,
-    unrel_data: VecDeque<u8>,
+    unrel_data: ByteQueue,
     unrel_msgs: VecDeque<UnrelMsg>,
 }
 
@@ -59,13 +59,13 @@ impl SendLane {
             vtime: 0,
             last_msg_num: 0,
             last_reliable_num: 0,
-            stream: VecDeque::new(),
+            stream: ByteQueue::default(),
             stream_base: 0,
             next_unsent: 0,
             acked: RangeSet::new(),
             retransmit: RangeSet::new(),
             reliable_msgs: VecDeque::new(),
-            unrel_data: VecDeque::new(),
+            unrel_data: ByteQueue::default(),
             unrel_msgs: VecDeque::new(),
         }
     }
@@ -111,8 +111,8 @@ impl SendLane {
         // Infallible: two varints fit in 20 bytes.
         let a = varint::write(&mut hdr, num - self.last_reliable_num).unwrap_or(0);
         let b = varint::write(&mut hdr[a..], data.len() as u64).unwrap_or(0);
-        self.stream.extend(&hdr[..a + b]);
-        self.stream.extend(data);
+        self.stream.push(&hdr[..a + b]);
+        self.stream.push(data);
         self.last_reliable_num = num;
         self.reliable_msgs.push_back((self.stream_end(), num));
         num
@@ -122,7 +122,7 @@ impl SendLane {
     pub(crate) fn queue_unreliable(&mut self, data: &[u8]) -> u64 {
         self.last_msg_num += 1;
         let num = self.last_msg_num;
-        self.unrel_data.extend(data);
+        self.unrel_data.push(data);
         self.unrel_msgs.push_back(UnrelMsg { num, len: data.len() as u32, sent: 0 });
         num
     }
@@ -162,18 +162,7 @@ impl SendLane {
     /// Copies stream bytes `[offset, offset + out.len())` into `out`.
     pub(crate) fn copy_stream(&self, offset: u64, out: &mut [u8]) {
         let start = (offset - self.stream_base) as usize;
-        let (a, b) = self.stream.as_slices();
-        let mut done = 0;
-        if start < a.len() {
-            let n = (a.len() - start).min(out.len());
-            out[..n].copy_from_slice(&a[start..start + n]);
-            done = n;
-        }
-        if done < out.len() {
-            let s = start + done - a.len();
-            let n = out.len() - done;
-            out[done..].copy_from_slice(&b[s..s + n]);
-        }
+        out.copy_from_slice(&self.stream.bytes()[start..start + out.len()]);
     }
 
     /// The next unreliable chunk of at most `max` bytes (a whole message or a fragment).
@@ -186,14 +175,8 @@ impl SendLane {
     /// Copies the chunk's bytes into `out` and consumes them.
     pub(crate) fn take_unreliable(&mut self, chunk: UnrelChunk, out: &mut [u8]) {
         let n = chunk.len as usize;
-        let (a, b) = self.unrel_data.as_slices();
-        if n <= a.len() {
-            out[..n].copy_from_slice(&a[..n]);
-        } else {
-            out[..a.len()].copy_from_slice(a);
-            out[a.len()..n].copy_from_slice(&b[..n - a.len()]);
-        }
-        self.unrel_data.drain(..n);
+        out[..n].copy_from_slice(&self.unrel_data.bytes()[..n]);
+        self.unrel_data.consume(n);
         if let Some(m) = self.unrel_msgs.front_mut() {
             m.sent += chunk.len;
             if m.sent >= m.len {
@@ -224,7 +207,7 @@ impl SendLane {
                 break;
             }
             let n = (first.end - first.start) as usize;
-            self.stream.drain(..n);
+            self.stream.consume(n);
             self.stream_base = first.end;
             self.acked.drop_first();
         }
@@ -257,9 +240,87 @@ impl SendLane {
     }
 }
 
+/// A FIFO of bytes: appended at the back, consumed from the front, always one slice. A `Vec`
+/// and a read offset, compacted once the consumed front is at least half of it (so each byte
+/// moves at most once on average); `VecDeque<u8>`'s wrap-around code is about 2 KB of the
+/// browser's .wasm.
+#[derive(Debug, Default)]
+struct ByteQueue {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl ByteQueue {
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The queued bytes, oldest first.
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// Drops the `n` oldest bytes (at most all of them).
+    fn consume(&mut self, n: usize) {
+        self.head += n.min(self.len());
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head >= self.buf.len() / 2 {
+            self.buf.copy_within(self.head.., 0);
+            self.buf.truncate(self.buf.len() - self.head);
+            self.head = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.head = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn byte_queue_is_a_fifo_through_compactions() {
+        let mut q = ByteQueue::default();
+        let mut model = alloc::collections::VecDeque::new();
+        let mut rng = crate::rng::Rng::seeded(5);
+        let mut next = 0u8;
+        for _ in 0..2000 {
+            if rng.chance(0.5) {
+                let n = rng.range(0, 300) as usize;
+                let data: Vec<u8> = (0..n)
+                    .map(|_| {
+                        next = next.wrapping_add(1);
+                        next
+                    })
+                    .collect();
+                q.push(&data);
+                model.extend(&data);
+            } else {
+                let n = rng.range(0, 400) as usize;
+                q.consume(n);
+                model.drain(..n.min(model.len()));
+            }
+            assert_eq!(q.len(), model.len());
+            assert!(q.bytes().iter().eq(model.iter()));
+            assert!(q.head == 0 || q.head < q.buf.len() / 2, "compacted once half is consumed");
+        }
+        q.clear();
+        assert!(q.is_empty() && q.bytes().is_empty());
+    }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
