@@ -27,7 +27,7 @@ const SIZE_GOAL_GZIP: u64 = 60_000;
 
 /// What the size step fails above: the size reached, plus a little room, so that growth is
 /// a decision rather than an accident. Lower it as the module shrinks toward the goal.
-const SIZE_GATE_GZIP: u64 = 91_000;
+const SIZE_GATE_GZIP: u64 = 89_500;
 
 /// The packaged module.
 const PKG_WASM: &str = "pkg/lanewire_bg.wasm";
