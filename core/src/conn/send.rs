@@ -295,7 +295,7 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn byte_queue_is_a_fifo_through_compactions() {
         let mut q = ByteQueue::default();
-        let mut model = alloc::collections::VecDeque::new();
+        let mut model: alloc::collections::VecDeque<u8> = alloc::collections::VecDeque::new();
         let mut rng = crate::rng::Rng::seeded(5);
         let mut next = 0u8;
         for _ in 0..2000 {
