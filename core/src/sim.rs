@@ -273,6 +273,21 @@ impl Pair {
     }
 }
 
+/// The stress tests' random message: reliable with probability 0.6; a reliable one is big (10
+/// KB up to `max_big`) with probability `big_chance`, else 20 B to 10 KB; an unreliable one
+/// is 20 B to 2 KB. Returns (reliable, length), for [`make_message`].
+pub fn random_message(rng: &mut Rng, big_chance: f64, max_big: usize) -> (bool, usize) {
+    let reliable = rng.chance(0.6);
+    let len = if !reliable {
+        rng.range(20, 2000)
+    } else if rng.chance(big_chance) {
+        rng.range(10_000, max_big.max(10_001) as u64)
+    } else {
+        rng.range(20, 10_000)
+    };
+    (reliable, len as usize)
+}
+
 /// A message that checks itself, as the stress tests over the simulator, UDP, WebRTC and the
 /// browser send them: byte 0 its kind (1 reliable, 0 unreliable), bytes 1..9 `counter` (u64
 /// LE), bytes 9..13 its length (u32 LE, at least 13), then byte `13 + i` =

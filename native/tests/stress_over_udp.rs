@@ -27,7 +27,7 @@ fn loss_10_lag_50_reorder_2_over_udp() {
     let mut st = Stress {
         ends: [(client.clone(), c), (server.clone(), s)],
         sides: Default::default(),
-        rng: Rng(0x5eed_1234_abcd_0001),
+        rng: Rng::seeded(0x5eed_1234_abcd_0001),
     };
     for _ in 0..2 {
         st.phase(Duration::from_secs(2), Duration::from_secs(60));

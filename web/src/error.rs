@@ -114,9 +114,6 @@ pub(crate) fn invalid_id_text(e: InvalidId) -> String {
         InvalidId::NoKind => "is not of the form kind:data".into(),
         InvalidId::BadKind => "has a kind that is not 1-16 characters of [a-z0-9]".into(),
         InvalidId::BadChar => "contains a character that is not allowed".into(),
-        // Variants a newer signaling crate may add.
-        #[allow(unreachable_patterns)]
-        _ => "is not valid".into(),
     }
 }
 

@@ -32,6 +32,22 @@ impl Meter {
         self.total_packets += 1;
         self.total_bytes += bytes as u64;
     }
+    /// `label: P pkt/s B B/s, total N pkts M B` and a newline, for the detailed status.
+    pub(crate) fn status_line(&self, label: &str) -> String {
+        crate::text!(
+            label,
+            ": ",
+            Fixed(self.packets_per_sec.into(), 0),
+            " pkt/s ",
+            Fixed(self.bytes_per_sec.into(), 0),
+            " B/s, total ",
+            self.total_packets,
+            " pkts ",
+            self.total_bytes,
+            " B\n",
+        )
+    }
+
     /// Closes the interval if it is over.
     pub(crate) fn roll(&mut self, now: Instant) {
         let dt = now - self.start;

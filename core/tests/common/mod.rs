@@ -5,7 +5,7 @@
 use core::time::Duration;
 
 use lanewire_core::link::LinkConfig;
-use lanewire_core::sim::{Pair, SimAddr};
+use lanewire_core::sim::{Pair, SimAddr, random_message};
 use lanewire_core::{
     Config, ConfigKey, ConfigValue, ConnectionHandle, ConnectionState, Event, Message, Rng,
     SendFlags,
@@ -87,17 +87,8 @@ impl Stress {
             if pending + 16 * 1024 > buffer {
                 break;
             }
-            let reliable = self.rng.chance(0.6);
-            let len = if reliable {
-                if self.rng.chance(self.big_chance) {
-                    let max = self.max_big.min(buffer - pending - 1);
-                    self.rng.range(10_000, max.max(10_001) as u64) as usize
-                } else {
-                    self.rng.range(20, 10_000) as usize
-                }
-            } else {
-                self.rng.range(20, 2000) as usize
-            };
+            let max_big = self.max_big.min(buffer - pending - 1);
+            let (reliable, len) = random_message(&mut self.rng, self.big_chance, max_big);
             if pending + len > buffer {
                 break;
             }

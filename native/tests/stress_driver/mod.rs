@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::{check_message, make_message};
 use lanewire::{Config, ConfigKey, ConnectionHandle, ConnectionState, SendFlags, Sockets};
+/// The core's seeded RNG: deterministic message choices (timing is real, so runs still differ).
+pub use lanewire_core::Rng;
+use lanewire_core::sim::random_message;
 
 #[derive(Default, Debug)]
 pub struct Side {
@@ -16,24 +19,6 @@ pub struct Side {
     pub recv_unreliable: u64,
     pub last_unreliable: Option<u64>,
     pub bytes_received: u64,
-}
-
-/// xorshift64*: deterministic message choices (timing is real, so runs still differ).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
 }
 
 pub const BUFFER: usize = 1024 * 1024;
@@ -57,17 +42,8 @@ impl Stress {
             if pending + 16 * 1024 > BUFFER {
                 break;
             }
-            let reliable = self.rng.chance(0.6);
-            let len = if reliable {
-                if self.rng.chance(0.01) {
-                    let max = (512 * 1024).min(BUFFER - pending - 1);
-                    self.rng.range(10_000, max.max(10_001) as u64) as usize
-                } else {
-                    self.rng.range(20, 10_000) as usize
-                }
-            } else {
-                self.rng.range(20, 2000) as usize
-            };
+            let max_big = (512 * 1024).min(BUFFER - pending - 1);
+            let (reliable, len) = random_message(&mut self.rng, 0.01, max_big);
             if pending + len > BUFFER {
                 break;
             }

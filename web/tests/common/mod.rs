@@ -145,6 +145,7 @@ pub async fn connected_pair(
 
 // ---------------------------------------------------------------------- stress
 
+use lanewire_core::sim::random_message;
 pub use lanewire_core::sim::{check_message, make_message};
 
 #[derive(Default, Debug)]
@@ -178,16 +179,7 @@ impl<'a> Stress<'a> {
         loop {
             let q = node.lw.quick_status(conn).expect("alive");
             let pending = q.pending_reliable + q.pending_unreliable;
-            let reliable = self.rng.chance(0.6);
-            let len = if reliable {
-                if self.rng.chance(0.01) {
-                    self.rng.range(10_000, 200_000) as usize
-                } else {
-                    self.rng.range(20, 10_000) as usize
-                }
-            } else {
-                self.rng.range(20, 2000) as usize
-            };
+            let (reliable, len) = random_message(&mut self.rng, 0.01, 200_000);
             if pending + len > STRESS_QUEUE {
                 break;
             }
