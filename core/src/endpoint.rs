@@ -96,7 +96,9 @@ pub struct EndpointStats {
     pub unexpected_control: u64,
     /// Data packets a connection dropped (duplicates, undecryptable, malformed).
     pub dropped_by_connection: u64,
-    /// Data packets refused because the receive queue was full.
+    /// Data packets not taken whole, and so not acked (the peer resends them): data beyond the
+    /// flow-control credit granted, a receive queue the application leaves flooded, or a
+    /// connection that is closing.
     pub refused_by_connection: u64,
     /// Replies dropped because the control queue was full or rate-limited.
     pub replies_dropped: u64,
@@ -742,8 +744,10 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
     ) -> Result<usize, HandleError> {
         let c = self.conn_mut(conn).ok_or(HandleError::InvalidHandle)?;
         let n = c.receive(max, out);
-        // Reading may reopen a full receive window; nothing to send for it (the peer's
-        // retransmissions do the rest) but the connection may want to ack.
+        // Reading grants the peer more credit: tell it soon.
+        if c.credit_due() && !c.in_dirty {
+            self.touch(conn.index);
+        }
         Ok(n)
     }
 
@@ -796,6 +800,8 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         let g =
             self.groups.get_mut(group.index, group.generation).ok_or(HandleError::InvalidHandle)?;
         let mut n = 0;
+        // Connections whose reading granted their peer credit to announce.
+        let mut credit = Vec::new();
         while n < max {
             let Some(h) = g.queue.pop_front() else { break };
             let Some(c) = self.conns.get_mut(h.index, h.generation) else { continue };
@@ -806,6 +812,12 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
                 out.push(m);
                 n += 1;
             }
+            if c.credit_due() && !c.in_dirty && !credit.contains(&h.index) {
+                credit.push(h.index);
+            }
+        }
+        for index in credit {
+            self.touch(index);
         }
         Ok(n)
     }

@@ -135,6 +135,8 @@ pub(crate) struct SentPacket {
     pub(crate) size: u32,
     pub(crate) ack_eliciting: bool,
     pub(crate) has_close: bool,
+    /// Carried flow-control limits (said again if it is lost).
+    pub(crate) has_credit: bool,
     pub(crate) nsegs: u8,
     pub(crate) segs: [SegRef; MAX_SEGS_PER_PACKET],
     fate: Fate,
@@ -147,6 +149,7 @@ impl SentPacket {
             size: size as u32,
             ack_eliciting,
             has_close: false,
+            has_credit: false,
             nsegs: 0,
             segs: [SegRef::default(); MAX_SEGS_PER_PACKET],
             fate: Fate::Outstanding,

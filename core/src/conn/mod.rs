@@ -4,12 +4,15 @@
 //! connection never sees the network: it parses packets handed to it and writes packets into
 //! buffers handed to it.
 //!
-//! Receive path invariant: a data packet is either applied whole or not at all. Frames are
-//! decoded and checked against every limit first; only then is anything applied and the packet
-//! recorded for acking. So a refused packet (receive queue full, window exceeded) is simply
-//! not acknowledged and the peer retransmits it: no reliable byte is ever acked and dropped.
+//! Receive path invariant: a data packet is acknowledged only if everything in it was taken.
+//! Frames are decoded and checked first (a malformed packet is dropped whole); reliable segments
+//! within the credit we granted are taken; and only a packet taken whole is recorded for acking
+//! and has its once-only frames applied. A refused packet (data beyond the credit, a flooded
+//! receive queue, closing) is simply not acknowledged and the peer retransmits it: no reliable
+//! byte is ever acked and dropped, and the segments taken from it meanwhile are duplicates then.
 
 pub(crate) mod ack;
+pub(crate) mod flow;
 pub(crate) mod pacing;
 pub(crate) mod ranges;
 pub(crate) mod recv;
@@ -22,6 +25,7 @@ use alloc::collections::VecDeque;
 use core::time::Duration;
 
 use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPackets};
+use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
 use self::pacing::{CongestionController, FixedRate, Pacer};
 use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
@@ -68,6 +72,11 @@ const MAX_PACKET_NUMBER: u64 = 1 << 62;
 const MIN_SEGMENT_ROOM: usize = 8;
 /// Largest data packet header: flags, connection id, 8-byte packet number.
 const MAX_HEADER: usize = 1 + 4 + 8;
+/// Reliable data is refused (not acked; the peer resends) once the receive queue holds this
+/// many times `RecvBufferMessages` messages. Flow control stops granting credit at the limit
+/// itself; this bounds the memory of a peer that sends very many tiny messages within credit
+/// it already has.
+const RECV_QUEUE_HARD_FACTOR: usize = 4;
 
 /// Which side of the handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +197,11 @@ pub(crate) struct Connection<A> {
     recv_lanes: Vec<RecvLane>,
     unreliable: UnreliableReassembly,
     last_stop_waiting_sent: u64,
+    /// Flow control, receive side: the credit we grant the peer.
+    recv_credit: RecvCredit,
+    /// Flow control, send side: the peer accepts stream bytes until the sum over our lanes of
+    /// the highest offset sent reaches this.
+    peer_conn_credit: u64,
     // Sending.
     pacer: Pacer,
     cc: Box<dyn CongestionController>,
@@ -298,6 +312,8 @@ impl<A: Clone> Connection<A> {
             recv_lanes: vec![RecvLane::default()],
             unreliable: UnreliableReassembly::default(),
             last_stop_waiting_sent: 0,
+            recv_credit: RecvCredit::default(),
+            peer_conn_credit: INITIAL_CONN_CREDIT,
             pacer,
             cc: Box::new(FixedRate),
             nagle_deadline: None,
@@ -401,6 +417,7 @@ impl<A: Clone> Connection<A> {
         self.app_closed = true;
         self.recv_queue.clear();
         self.recv_queue_bytes = 0;
+        self.recv_credit.on_queue_cleared();
         match self.phase {
             Phase::Handshake | Phase::AwaitAccept => {
                 self.end_reason = reason;
@@ -647,14 +664,12 @@ impl<A: Clone> Connection<A> {
         self.in_meter.record(now, datagram.len());
         self.last_recv = now;
 
-        // Pass 1: decode and check every frame before applying anything.
+        // Pass 1: decode and check every frame before applying anything. A malformed packet
+        // is dropped whole.
         let mut ack_eliciting = false;
         let mut has_data = false;
         let mut segments = 0usize;
-        let window = self.config.recv_buffer_size.max(2 * MAX_MESSAGE_SIZE);
         let max_msg = self.config.recv_max_message_size;
-        let mut fits = true;
-        let mut fills_gap = false;
         for f in FrameReader::new(payload) {
             let Ok(f) = f else {
                 self.dropped_packets += 1;
@@ -664,20 +679,14 @@ impl<A: Clone> Connection<A> {
                 Frame::Padding
                 | Frame::Ack(_)
                 | Frame::StopWaiting { .. }
-                | Frame::Stats { .. } => {}
+                | Frame::Stats { .. }
+                | Frame::MaxData { .. }
+                | Frame::MaxLaneData { .. } => {}
                 Frame::Ping | Frame::Close { .. } => ack_eliciting = true,
-                Frame::Reliable { lane, offset, data } => {
+                Frame::Reliable { .. } => {
                     ack_eliciting = true;
                     has_data = true;
                     segments += 1;
-                    match self.recv_lanes.get(usize::from(*lane)) {
-                        Some(l) => {
-                            fits &= l.fits(*offset, data.len(), window);
-                            fills_gap |= l.fills_gap(*offset);
-                        }
-                        // Lanes are created on demand up to the wire maximum.
-                        None => fits &= *offset + data.len() as u64 <= window as u64,
-                    }
                 }
                 Frame::Unreliable(u) => {
                     ack_eliciting = true;
@@ -692,40 +701,50 @@ impl<A: Clone> Connection<A> {
                 }
             }
         }
-        // One reassembly budget for the whole connection: however the peer spreads data over
-        // lanes, what it makes us hold stays within the window.
-        // A packet that continues a stream is never refused for the budget: it frees memory.
-        if has_data && !fills_gap && self.reassembly_bytes() > window {
-            fits = false;
-        }
         if segments > self.config.recv_max_segments_per_packet {
             self.dropped_packets += 1;
             return PacketOutcome::Dropped;
         }
-        let queue_full = self.recv_queue.len() >= self.config.recv_buffer_messages
-            || self.recv_queue_bytes >= self.config.recv_buffer_size;
-        let refuse_data = has_data
-            && (queue_full
-                || !fits
-                || matches!(
-                    self.phase,
-                    Phase::Linger | Phase::FinWait | Phase::ClosedByPeer | Phase::ProblemDetected
-                ));
+        // Data is refused while closing, and while the application leaves far more messages
+        // unread than `RecvBufferMessages` (flow control stops granting credit at the limit
+        // itself, so only a peer sending many tiny messages within its credit gets here).
+        let closing = matches!(
+            self.phase,
+            Phase::Linger | Phase::FinWait | Phase::ClosedByPeer | Phase::ProblemDetected
+        );
+        let flooded =
+            self.recv_queue.len() >= RECV_QUEUE_HARD_FACTOR * self.config.recv_buffer_messages;
+        let refuse_data = has_data && (closing || flooded);
 
-        // Pass 2: apply. A refused packet still delivers its acks (they concern our data).
-        let mut close: Option<(u32, Vec<u8>)> = None;
+        // Pass 2: acks and credit (they concern our data, and are taken from any packet), then
+        // each reliable segment that is within the credit we granted. A segment beyond it (a
+        // broken or hostile peer) is not taken, and then the packet is not acked, so that its
+        // sender resends all of it; the segments taken meanwhile are duplicates by then. Taking
+        // what fits rather than nothing means a packet carrying the retransmission that fills
+        // a gap is never refused for the other data it carries: the stream always moves.
+        let mut whole = !refuse_data;
         let mut protocol_error = None;
         for f in FrameReader::new(payload).flatten() {
             match f {
                 Frame::Ack(a) => self.on_ack_frame(now, &a),
-                Frame::StopWaiting { delta } if !refuse_data => {
-                    self.recv_tracker.on_stop_waiting(pn.saturating_sub(delta))
-                }
                 Frame::Stats { quality_permille } => self.remote_quality = Some(quality_permille),
-                Frame::Close { reason, debug } if !refuse_data => {
-                    close = Some((reason, debug.to_vec()))
+                Frame::MaxData { limit } => {
+                    self.peer_conn_credit = self.peer_conn_credit.max(limit)
+                }
+                Frame::MaxLaneData { lane, limit } => {
+                    if let Some(l) = self.send_lanes.get_mut(usize::from(lane)) {
+                        l.credit = l.credit.max(limit);
+                    }
                 }
                 Frame::Reliable { lane, offset, data } if !refuse_data => {
+                    let end = offset + data.len() as u64;
+                    let held = self.recv_lanes.get(usize::from(lane));
+                    if !self.recv_credit.allows(lane, end) || held.is_some_and(|l| !l.fits(offset))
+                    {
+                        whole = false;
+                        continue;
+                    }
+                    self.recv_credit.on_received(lane, end);
                     let lane = usize::from(lane);
                     while self.recv_lanes.len() <= lane {
                         self.recv_lanes.push(RecvLane::default());
@@ -736,18 +755,31 @@ impl<A: Clone> Connection<A> {
                     {
                         protocol_error = Some(e);
                     }
-                    for (num, bytes) in done.drain(..) {
+                    for (num, bytes, end) in done.drain(..) {
+                        self.recv_credit.on_queued(lane as u16, end);
                         self.push_message(now, lane as u16, num, true, bytes);
                     }
                     self.completed = done;
                 }
-                Frame::Unreliable(u) if !refuse_data => self.on_unreliable(now, &u),
                 _ => {}
             }
         }
-        if refuse_data {
+        if !whole {
             self.refused_packets += 1;
             return PacketOutcome::Refused;
+        }
+        // Pass 3, for a packet taken whole (and so acked, and never applied again): what may
+        // only be applied once.
+        let mut close: Option<(u32, Vec<u8>)> = None;
+        for f in FrameReader::new(payload).flatten() {
+            match f {
+                Frame::StopWaiting { delta } => {
+                    self.recv_tracker.on_stop_waiting(pn.saturating_sub(delta))
+                }
+                Frame::Close { reason, debug } => close = Some((reason, debug.to_vec())),
+                Frame::Unreliable(u) => self.on_unreliable(now, &u),
+                _ => {}
+            }
         }
         self.recv_tracker.on_packet(pn, now, ack_eliciting);
         self.quality.on_packet(now, pn);
@@ -770,6 +802,14 @@ impl<A: Clone> Connection<A> {
     }
 
     fn on_unreliable(&mut self, now: Instant, u: &UnreliableFrame<'_>) {
+        // Unreliable data is not flow controlled: while the application leaves the receive
+        // queue full, it is dropped (counted), as a congested router would.
+        if self.recv_queue.len() >= self.config.recv_buffer_messages
+            || self.recv_queue_bytes >= self.config.recv_buffer_size
+        {
+            self.unreliable.dropped += 1;
+            return;
+        }
         if u.data.len() == u.total as usize {
             self.push_message(now, u.lane, u.msg_num, false, u.data.to_vec());
         } else if let Some(whole) =
@@ -807,8 +847,10 @@ impl<A: Clone> Connection<A> {
         let n = max.min(self.recv_queue.len());
         for m in self.recv_queue.drain(..n) {
             self.recv_queue_bytes -= m.data.len();
+            self.recv_credit.on_read(m.reliable);
             out.push(m);
         }
+        self.grant_credit();
         n
     }
 
@@ -816,7 +858,39 @@ impl<A: Clone> Connection<A> {
     pub(crate) fn pop_message(&mut self) -> Option<Message> {
         let m = self.recv_queue.pop_front()?;
         self.recv_queue_bytes -= m.data.len();
+        self.recv_credit.on_read(m.reliable);
+        self.grant_credit();
         Some(m)
+    }
+
+    /// The lane window flow control grants the peer.
+    fn credit_window(&self) -> u64 {
+        flow::lane_window(self.config.recv_buffer_size)
+    }
+
+    /// Raises the credit after the application read something.
+    fn grant_credit(&mut self) {
+        let room = self.recv_queue.len() < self.config.recv_buffer_messages;
+        let window = self.credit_window();
+        self.recv_credit.update(window, room);
+    }
+
+    /// True if the peer should hear of more credit now (the endpoint then polls us).
+    pub(crate) fn credit_due(&self) -> bool {
+        matches!(self.phase, Phase::Connected | Phase::Linger)
+            && self.recv_credit.due(self.credit_window())
+    }
+
+    /// Stream bytes the peer's connection-wide credit still lets us send.
+    fn conn_credit_room(&self) -> u64 {
+        let sent: u64 = self.send_lanes.iter().map(|l| l.next_unsent()).sum();
+        self.peer_conn_credit.saturating_sub(sent)
+    }
+
+    /// True if some lane has new data that flow control lets go now.
+    fn has_sendable(&self) -> bool {
+        let room = self.conn_credit_room();
+        self.send_lanes.iter().any(|l| l.sendable(room))
     }
 
     fn on_ack_frame(&mut self, now: Instant, a: &AckFrame<'_>) {
@@ -847,10 +921,12 @@ impl<A: Clone> Connection<A> {
         let mut lost = 0u64;
         let mut close_lost = false;
         let mut large = 0;
+        let mut credit_lost = false;
         self.sent.detect_lost(now, |p| {
             lost += 1;
             large += u32::from(p.size as usize > FALLBACK_MTU);
             close_lost |= p.has_close;
+            credit_lost |= p.has_credit;
             for s in p.segs() {
                 if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
                     l.on_lost(s.offset, u64::from(s.len));
@@ -859,6 +935,9 @@ impl<A: Clone> Connection<A> {
         });
         if close_lost {
             self.close_frame_pending = true;
+        }
+        if credit_lost {
+            self.recv_credit.on_lost();
         }
         if lost > 0 {
             self.cc.on_loss(now, lost);
@@ -925,14 +1004,14 @@ impl<A: Clone> Connection<A> {
                     at(self.pacer.next_send_time(now));
                 }
                 if let Some(n) = self.nagle_deadline
-                    && self.send_lanes.iter().any(|l| l.has_new())
+                    && self.has_sendable()
                 {
                     // A full packet's worth waits only for the pacer, not for Nagle.
                     let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
                     let due = if self.pending_bytes() >= room { now } else { n };
                     at(due.max(self.pacer.next_send_time(now)));
                 }
-                if self.ping_pending || self.close_frame_pending {
+                if self.ping_pending || self.close_frame_pending || self.credit_due() {
                     at(now);
                 }
             }
@@ -1008,12 +1087,14 @@ impl<A: Clone> Connection<A> {
     fn run_loss_timer(&mut self, now: Instant) {
         let lanes = &mut self.send_lanes;
         let mut close_lost = false;
+        let mut credit_lost = false;
         let mut lost = 0;
         let mut large = 0;
         let rto = self.sent.on_loss_timer(now, |p| {
             lost += 1;
             large += u32::from(p.size as usize > FALLBACK_MTU);
             close_lost |= p.has_close;
+            credit_lost |= p.has_credit;
             for s in p.segs() {
                 if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
                     l.on_lost(s.offset, u64::from(s.len));
@@ -1025,6 +1106,9 @@ impl<A: Clone> Connection<A> {
         }
         if close_lost {
             self.close_frame_pending = true;
+        }
+        if credit_lost {
+            self.recv_credit.on_lost();
         }
         self.note_large_losses(large);
         if rto && self.sent.rto_count >= BLACK_HOLE_RTOS && !self.mtu_fallback {
@@ -1211,6 +1295,7 @@ impl<A: Clone> Connection<A> {
         let ack_due = self.recv_tracker.ack_due(now);
         let close = self.close_frame_pending && self.remote_id != 0;
         let ping = self.ping_pending && sending_data;
+        let credit = self.credit_due();
         let mut can_data = false;
         let mut want_data = false;
         if sending_data {
@@ -1218,14 +1303,14 @@ impl<A: Clone> Connection<A> {
             let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
             let nagle_ok =
                 self.nagle_deadline.is_some_and(|d| d <= now) || self.pending_bytes() >= room;
-            let new = nagle_ok && self.send_lanes.iter().any(|l| l.has_new());
+            let new = nagle_ok && self.has_sendable();
             want_data = retx || new;
             if want_data {
                 self.update_rate();
                 can_data = self.pacer.can_send(now);
             }
         }
-        if !(ack_due || close || ping || (want_data && can_data)) {
+        if !(ack_due || close || ping || credit || (want_data && can_data)) {
             return None;
         }
         let tag = self.protection.tag_len();
@@ -1262,6 +1347,13 @@ impl<A: Clone> Connection<A> {
             && (Frame::Stats { quality_permille: q }).emit(&mut w).is_some()
         {
             self.quality.report_pending = false;
+        }
+        if credit {
+            let window = self.credit_window();
+            if self.recv_credit.write(&mut w, window) {
+                record.has_credit = true;
+                eliciting = true;
+            }
         }
         if close {
             let debug = self.end_debug.as_bytes();
@@ -1385,7 +1477,10 @@ impl<A: Clone> Connection<A> {
                 else {
                     break;
                 };
-                let Some((off, len)) = self.send_lanes[i].take_new_reliable(max as u64) else {
+                let credit = self.send_lanes[i].credit_room(self.conn_credit_room());
+                let Some((off, len)) =
+                    self.send_lanes[i].take_new_reliable((max as u64).min(credit))
+                else {
                     break;
                 };
                 self.write_reliable(w, record, i, off, len);
@@ -1479,8 +1574,9 @@ impl<A: Clone> Connection<A> {
     /// The lane to send new data from: strict priority, then least virtual time.
     fn pick_lane(&self) -> Option<usize> {
         let mut best: Option<usize> = None;
+        let room = self.conn_credit_room();
         for (i, l) in self.send_lanes.iter().enumerate() {
-            if !l.has_new() {
+            if !l.sendable(room) {
                 continue;
             }
             best = match best {
@@ -1645,6 +1741,11 @@ impl<A: Clone> Connection<A> {
             " unreliable dropped ",
             self.unreliable.dropped,
             "\n",
+            "flow: held ",
+            self.recv_credit.held(),
+            " B of the credit granted; peer credit left ",
+            self.conn_credit_room(),
+            " B\n",
         );
         for (i, l) in q.lanes.iter().enumerate() {
             let sl = &self.send_lanes[i];
@@ -1667,11 +1768,6 @@ impl<A: Clone> Connection<A> {
             ));
         }
         s
-    }
-
-    /// Bytes held for reassembly (reliable streams and unreliable fragments).
-    fn reassembly_bytes(&self) -> usize {
-        self.recv_lanes.iter().map(|l| l.buffered()).sum::<usize>() + self.unreliable.buffered()
     }
 
     /// Bytes of memory this connection holds in buffers (for accounting and tests).

@@ -30,8 +30,8 @@ pub(crate) const MAX_OOO_PIECES: usize = 1024;
 /// What each held piece costs besides its bytes (queue entry and vector header), for accounting.
 const PIECE_OVERHEAD: usize = 64;
 
-/// A message completed by the receive side: (number, bytes).
-pub(crate) type Completed = (u64, Vec<u8>);
+/// A message completed by the receive side: (number, bytes, stream offset of its end).
+pub(crate) type Completed = (u64, Vec<u8>, u64);
 
 /// Reliable receive state of one lane.
 #[derive(Debug)]
@@ -59,11 +59,9 @@ impl Default for RecvLane {
 }
 
 impl RecvLane {
-    /// True if a segment at `offset` of `len` bytes fits the reassembly window.
-    pub(crate) fn fits(&self, offset: u64, len: usize, window: usize) -> bool {
-        if offset.saturating_add(len as u64) > self.next_offset.saturating_add(window as u64) {
-            return false;
-        }
+    /// True if a segment at `offset` can be held: the table of out-of-order pieces has room,
+    /// or the segment continues the stream (flow control decides about its bytes).
+    pub(crate) fn fits(&self, offset: u64) -> bool {
         // A segment at or before the delivered offset fills the gap: it can only free memory,
         // and refusing it would stall the stream for good.
         self.fills_gap(offset) || self.ooo.len() < MAX_OOO_PIECES
@@ -158,7 +156,10 @@ impl RecvLane {
         max_msg: usize,
         out: &mut Vec<Completed>,
     ) -> Result<(), ProtocolError> {
-        self.next_offset += input.len() as u64;
+        // The stream offset just past `input` as it shrinks: where a message completed in it ends.
+        let stop = self.next_offset + input.len() as u64;
+        self.next_offset = stop;
+        let end = |input: &[u8]| stop - input.len() as u64;
         while !input.is_empty() {
             match &mut self.parser {
                 Parser::Header { buf, len } => {
@@ -207,12 +208,13 @@ impl RecvLane {
                     let num = self.last_num.saturating_add(delta);
                     self.last_num = num;
                     if size == 0 {
-                        out.push((num, Vec::new()));
+                        out.push((num, Vec::new(), end(input)));
                         self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
                     } else if input.len() >= size {
                         // Whole body present: one allocation, one copy.
-                        out.push((num, input[..size].to_vec()));
+                        let body = input[..size].to_vec();
                         input = &input[size..];
+                        out.push((num, body, end(input)));
                         self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
                     } else {
                         // Grow with what arrives, never with what the header claims: the
@@ -232,7 +234,7 @@ impl RecvLane {
                     if *need == 0 {
                         let num = *num;
                         let data = core::mem::take(data);
-                        out.push((num, data));
+                        out.push((num, data, end(input)));
                         self.parser = Parser::Header { buf: [0; 2 * varint::MAX_LEN], len: 0 };
                     }
                 }
@@ -383,8 +385,18 @@ mod tests {
                 }
                 assert_eq!(lane.ooo_bytes, lane.ooo.iter().map(|(_, p)| p.len()).sum::<usize>());
             }
-            let got: Vec<(u64, &[u8])> = out.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+            let got: Vec<(u64, &[u8])> = out.iter().map(|(n, d, _)| (*n, d.as_slice())).collect();
             assert_eq!(got, msgs);
+            // Each message's end offset is where the next one's header starts.
+            let ends: Vec<u64> = out.iter().map(|m| m.2).collect();
+            let mut expect = Vec::new();
+            let mut at = 0;
+            for (n, d) in &msgs {
+                let prev = expect.len().checked_sub(1).map_or(0, |i| msgs[i].0);
+                at += varint::len(n - prev) + varint::len(d.len() as u64) + d.len();
+                expect.push(at as u64);
+            }
+            assert_eq!(ends, expect);
             assert_eq!(lane.buffered(), 0);
         }
     }
@@ -402,10 +414,6 @@ mod tests {
             RecvLane::default().on_segment(0, &[0, 1, 1], 50, &mut out),
             Err(ProtocolError::BadFraming)
         );
-        let lane = RecvLane::default();
-        assert!(lane.fits(0, 100, 100));
-        assert!(!lane.fits(1, 100, 100));
-        assert!(!lane.fits(u64::MAX - 1, 100, 100));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -418,8 +426,8 @@ mod tests {
         for i in 0..MAX_OOO_PIECES as u64 {
             lane.on_segment(10 + 2 * i, &[0], 1 << 20, &mut out).unwrap();
         }
-        assert!(!lane.fits(5000, 1, 1 << 20), "more out-of-order pieces are refused");
-        assert!(lane.fits(0, 10, 1 << 20), "the gap-filling segment is always taken");
+        assert!(!lane.fits(5000), "more out-of-order pieces are refused");
+        assert!(lane.fits(0), "the gap-filling segment is always taken");
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

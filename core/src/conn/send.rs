@@ -49,6 +49,8 @@ pub(crate) struct SendLane {
     reliable_msgs: VecDeque<(u64, u64)>,
     unrel_data: ByteQueue,
     unrel_msgs: VecDeque<UnrelMsg>,
+    /// Flow control: the peer accepts this lane's stream bytes below this offset.
+    pub(crate) credit: u64,
 }
 
 impl SendLane {
@@ -67,7 +69,27 @@ impl SendLane {
             reliable_msgs: VecDeque::new(),
             unrel_data: ByteQueue::default(),
             unrel_msgs: VecDeque::new(),
+            credit: super::flow::INITIAL_LANE_CREDIT,
         }
+    }
+
+    /// The offset of the first stream byte never sent: the highest offset sent so far.
+    pub(crate) fn next_unsent(&self) -> u64 {
+        self.next_unsent
+    }
+
+    /// True if new data can go now: the next item is an unreliable message, or stream bytes
+    /// within the lane's credit while the connection has `conn_room` credit left.
+    pub(crate) fn sendable(&self, conn_room: u64) -> bool {
+        if !self.has_new() {
+            return false;
+        }
+        !self.next_is_reliable() || (self.next_unsent < self.credit && conn_room > 0)
+    }
+
+    /// New stream bytes flow control lets go now, at most `conn_room`.
+    pub(crate) fn credit_room(&self, conn_room: u64) -> u64 {
+        self.credit.saturating_sub(self.next_unsent).min(conn_room)
     }
 
     pub(crate) fn stream_end(&self) -> u64 {

@@ -8,6 +8,8 @@
 //! | `0x03` | stop waiting | delta: stop acking packets below `this packet - delta` |
 //! | `0x04` | close | reason, debug length, debug bytes |
 //! | `0x05` | stats | quality per mille (how much of the peer's traffic arrived) |
+//! | `0x06` | max data | connection credit: the sum of the lanes' stream offsets the receiver accepts |
+//! | `0x07` | max lane data | lane, the stream offset below which the receiver accepts that lane's data |
 //! | `0x10`/`0x11` | reliable segment | lane, stream offset, [length], data |
 //! | `0x20..=0x23` | unreliable segment | lane, message number, [offset, total], [length], data |
 //!
@@ -32,6 +34,8 @@ const T_ACK: u8 = 0x02;
 const T_STOP_WAITING: u8 = 0x03;
 const T_CLOSE: u8 = 0x04;
 const T_STATS: u8 = 0x05;
+const T_MAX_DATA: u8 = 0x06;
+const T_MAX_LANE_DATA: u8 = 0x07;
 const T_RELIABLE: u8 = 0x10;
 const T_UNRELIABLE: u8 = 0x20;
 const F_LEN: u8 = 0x01;
@@ -167,6 +171,21 @@ pub enum Frame<'a> {
         /// Fraction of the recipient's packets that arrived, in per mille.
         quality_permille: u16,
     },
+    /// Flow control, the connection's credit: the sender may send reliable stream bytes until
+    /// the sum over lanes of the highest offset sent reaches `limit`. Limits only grow; a
+    /// smaller one than already known is ignored.
+    MaxData {
+        /// Sum of the lanes' stream offsets the receiver accepts.
+        limit: u64,
+    },
+    /// Flow control, one lane's credit: the sender may send that lane's stream bytes below
+    /// `limit`.
+    MaxLaneData {
+        /// Lane index.
+        lane: u16,
+        /// Stream offset the receiver accepts data below.
+        limit: u64,
+    },
     /// A piece of a lane's reliable byte stream.
     Reliable {
         /// Lane index.
@@ -231,6 +250,11 @@ impl<'a> Frame<'a> {
                 }
                 Frame::Stats { quality_permille: q as u16 }
             }
+            T_MAX_DATA => Frame::MaxData { limit: r.varint()? },
+            T_MAX_LANE_DATA => {
+                let lane = read_lane(r)?;
+                Frame::MaxLaneData { lane, limit: r.varint()? }
+            }
             t if t & !F_LEN == T_RELIABLE => {
                 let lane = read_lane(r)?;
                 let offset = r.varint()?;
@@ -275,6 +299,10 @@ impl<'a> Frame<'a> {
                 1 + varint::len(u64::from(*reason)) + varint::len(debug.len() as u64) + debug.len()
             }
             Frame::Stats { quality_permille } => 1 + varint::len(u64::from(*quality_permille)),
+            Frame::MaxData { limit } => 1 + varint::len(*limit),
+            Frame::MaxLaneData { lane, limit } => {
+                1 + varint::len(u64::from(*lane)) + varint::len(*limit)
+            }
             Frame::Reliable { lane, offset, data } => {
                 reliable_header_len(*lane, *offset, data.len(), true) + data.len()
             }
@@ -313,6 +341,15 @@ impl<'a> Frame<'a> {
             Frame::Stats { quality_permille } => {
                 w.u8(T_STATS)?;
                 w.varint(u64::from(*quality_permille))
+            }
+            Frame::MaxData { limit } => {
+                w.u8(T_MAX_DATA)?;
+                w.varint(*limit)
+            }
+            Frame::MaxLaneData { lane, limit } => {
+                w.u8(T_MAX_LANE_DATA)?;
+                w.varint(u64::from(*lane))?;
+                w.varint(*limit)
             }
             Frame::Reliable { lane, offset, data } => {
                 write_reliable_header(w, *lane, *offset, data.len(), with_len)?;
@@ -481,6 +518,20 @@ mod tests {
                 Frame::Padding
             ]
         );
+
+        // max data 1 MiB (LEB128 80 80 40), max lane data lane 3 offset 64.
+        let bytes = [0x06, 0x80, 0x80, 0x40, 0x07, 3, 0x40];
+        let frames = parse_all(&bytes).unwrap();
+        assert_eq!(
+            frames,
+            vec![Frame::MaxData { limit: 1 << 20 }, Frame::MaxLaneData { lane: 3, limit: 64 }]
+        );
+        let mut out = [0u8; 32];
+        let mut w = Writer::new(&mut out);
+        for f in &frames {
+            assert!(f.emit(&mut w).is_some());
+        }
+        assert_eq!(w.written(), &bytes);
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -489,7 +540,9 @@ mod tests {
         assert_eq!(parse_all(&[0x02, 1, 0, 0, 2]), Err(WireError::BadValue)); // first > largest
         assert_eq!(parse_all(&[0x02, 5, 0, 1, 0, 4, 0]), Err(WireError::BadValue)); // range underflow
         assert_eq!(parse_all(&[0x02, 5, 0, 200, 1]), Err(WireError::BadLength)); // too many ranges
-        assert_eq!(parse_all(&[0x06]), Err(WireError::UnknownType));
+        assert_eq!(parse_all(&[0x08]), Err(WireError::UnknownType));
+        assert_eq!(parse_all(&[0x06]), Err(WireError::Truncated));
+        assert_eq!(parse_all(&[0x07, 0xff, 0x01, 0]), Err(WireError::BadValue)); // lane 255
         assert_eq!(parse_all(&[0x11, 0, 0, 5, 1]), Err(WireError::BadLength)); // length beyond packet
         assert_eq!(parse_all(&[0x10, 0xff, 0x01, 0]), Err(WireError::BadValue)); // lane 255
         assert_eq!(parse_all(&[0x22, 0, 1, 5, 4, 1, 2]), Err(WireError::BadLength)); // offset+len > total
@@ -506,7 +559,7 @@ mod tests {
             let mut frames = Vec::new();
             let mut ranges_store = Vec::new();
             for _ in 0..rng.range(1, 6) {
-                let f = match rng.range(0, 6) {
+                let f = match rng.range(0, 8) {
                     0 => Frame::Ping,
                     1 => Frame::StopWaiting { delta: rng.u64() >> rng.range(0, 63) },
                     2 => Frame::Close {
@@ -536,6 +589,11 @@ mod tests {
                             data: &data[..len as usize],
                         })
                     }
+                    6 => Frame::MaxData { limit: rng.u64() >> rng.range(1, 63) },
+                    7 => Frame::MaxLaneData {
+                        lane: rng.range(0, 254) as u16,
+                        limit: rng.u64() >> rng.range(1, 63),
+                    },
                     _ => {
                         let mut high = rng.u64() >> rng.range(1, 40);
                         let mut ranges = Vec::new();
