@@ -212,10 +212,11 @@ config_table! {
     RecvBufferMessages = (Int32, Connection, 1000, 2, 256 * MIB, "Count of received, unread messages; beyond it incoming data is refused (the peer retransmits).");
     RecvMaxMessageSize = (Int32, Connection, 512 * 1024, 64, 256 * MIB, "Largest message accepted from the peer; a bigger one is a protocol error.");
     RecvMaxSegmentsPerPacket = (Int32, Connection, 1300, 1, 1300, "Most message segments decoded from one packet (anti-abuse).");
-    SendRateMin = (Int32, Connection, 256 * 1024, 1024, i32::MAX, "Lower bound of the send rate, bytes per second.");
-    SendRateMax = (Int32, Connection, 256 * 1024, 1024, i32::MAX, "Upper bound of the send rate, bytes per second. Equal to SendRateMin, the rate is fixed.");
+    SendRateMin = (Int32, Connection, 16 * 1024, 1024, i32::MAX, "Lower bound of the send rate the congestion controller chooses, bytes per second.");
+    SendRateMax = (Int32, Connection, i32::MAX, 1024, i32::MAX, "Upper bound of the send rate, bytes per second. Equal to SendRateMin, the rate is fixed and no congestion window applies (the reference's behaviour).");
+    CongestionControl = (Int32, Connection, 0, 0, 2, "0: BBR-family, model-based (paces at the measured bandwidth, short queues, tolerates a few percent of random loss); 1: NewReno, loss-based; 2: none, always SendRateMax.");
     NagleTime = (Int32, Connection, 5000, 0, 20_000, "Microseconds a small message may wait to be coalesced with others.");
-    MtuPacketSize = (Int32, Connection, 1300, 200, 1300, "Largest datagram sent, in bytes (headers of IP and UDP excluded).");
+    MtuPacketSize = (Int32, Connection, 1452, 200, 1500, "Largest datagram sent, in bytes (headers of IP and UDP excluded). Path MTU discovery starts at 1200 and probes up to it; over WebRTC the data channel's limit applies.");
     ConnectionUserData = (Int64, Connection, -1, i64::MIN, i64::MAX, "Application data bound to a connection when it is created.");
     Unencrypted = (Int32, Connection, 0, 0, 3, "0: encryption required; 1: allowed, prefer encrypted; 2: allowed, prefer plaintext; 3: plaintext required. Plaintext only when both sides allow it.");
     IpAllowWithoutAuth = (Int32, Connection, 2, 0, 2, "0: peers must present a certificate signed by a trusted CA; 1: allow unauthenticated peers with a warning; 2: allow them silently.");
@@ -402,6 +403,8 @@ pub struct ConnectionConfig {
     pub send_rate_min: u64,
     /// See [`ConfigKey::SendRateMax`] (never below `send_rate_min`).
     pub send_rate_max: u64,
+    /// See [`ConfigKey::CongestionControl`].
+    pub congestion_control: u8,
     /// See [`ConfigKey::NagleTime`].
     pub nagle_time: core::time::Duration,
     /// See [`ConfigKey::MtuPacketSize`].
@@ -434,6 +437,7 @@ impl ConnectionConfig {
             recv_max_segments_per_packet: n(ConfigKey::RecvMaxSegmentsPerPacket),
             send_rate_min: min,
             send_rate_max: max,
+            congestion_control: resolve_i64(layers, ConfigKey::CongestionControl).clamp(0, 2) as u8,
             nagle_time: Duration::from_micros(
                 resolve_i64(layers, ConfigKey::NagleTime).max(0) as u64
             ),
@@ -512,7 +516,8 @@ mod tests {
         let c = ConnectionConfig::resolve(&[&listen, &global]);
         assert_eq!(c.nagle_time, core::time::Duration::ZERO);
         assert_eq!(c.send_rate_max, 1_000_000);
-        assert_eq!(c.send_rate_min, 256 * 1024);
+        assert_eq!(c.send_rate_min, 16 * 1024);
+        assert_eq!(c.congestion_control, 0);
         assert_eq!(c.timeout_initial, core::time::Duration::from_secs(10));
         assert_eq!(
             global.set_i32(ConfigKey::NagleTime, 30_000),

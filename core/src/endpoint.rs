@@ -64,6 +64,10 @@ use crate::wire::{self, ControlRepr, DataHeaderRepr, DataPacket};
 
 /// The largest datagram the core sends or accepts; size receive buffers to it.
 pub const MAX_DATAGRAM: usize = 1500;
+/// The packet size for WebRTC data channels (see [`Endpoint::set_transport_max_datagram`]):
+/// SCTP sizes its own packets below the path MTU and fragments larger messages, so Lanewire
+/// does not probe there; 1300 is the reference's packet size.
+pub const DATA_CHANNEL_DATAGRAM: usize = 1300;
 /// Queued control replies (challenge replies, no-connection notices). Beyond it replies are
 /// dropped and counted: a flood of handshakes cannot grow memory.
 const MAX_CONTROL_QUEUE: usize = 4096;
@@ -181,6 +185,8 @@ pub struct Endpoint<A> {
     trust: TrustStore,
     unix_ref: Option<(Instant, u64)>,
     transport_encrypted: Vec<LocalId>,
+    /// Local sockets whose transport fragments itself, with its datagram limit.
+    transport_max_datagram: Vec<(LocalId, usize)>,
 }
 
 impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
@@ -217,6 +223,7 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
             trust: TrustStore::new(),
             unix_ref: None,
             transport_encrypted: Default::default(),
+            transport_max_datagram: Default::default(),
         };
         for (k, v) in config.iter() {
             // Values in a Config were validated when set.
@@ -266,7 +273,7 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         let global = &self.config;
         if let Some(c) = self.conns.by_index_mut(i) {
             let cfg = ConnectionConfig::resolve(&[&c.overrides, &listen_cfg, global]);
-            c.reconfigure(cfg);
+            c.reconfigure(self.last_now, cfg);
         }
         self.touch(i);
     }
@@ -361,6 +368,21 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         if encrypted {
             self.transport_encrypted.push(local);
         }
+    }
+
+    /// Declares that the transport behind local socket `local` carries messages of at most
+    /// `limit` bytes and fragments them itself (a WebRTC data channel: SCTP sizes its own
+    /// packets): connections there send packets of that size (at most `MtuPacketSize`) and do
+    /// no path MTU discovery. `None` undoes it. Applies to connections made from then on.
+    pub fn set_transport_max_datagram(&mut self, local: LocalId, limit: Option<usize>) {
+        self.transport_max_datagram.retain(|&(l, _)| l != local);
+        if let Some(limit) = limit {
+            self.transport_max_datagram.push((local, limit.clamp(200, MAX_DATAGRAM)));
+        }
+    }
+
+    fn transport_limit(&self, local: LocalId) -> Option<usize> {
+        self.transport_max_datagram.iter().find(|&&(l, _)| l == local).map(|&(_, n)| n)
     }
 
     // ------------------------------------------------------------------ listen / connect
@@ -474,8 +496,12 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         let h = ConnectionHandle { index, generation };
         let ctx = HandshakeCtx { trust: &self.trust, unix_now: self.unix_now(now) };
         let transport_encrypted = self.transport_encrypted.contains(&local);
+        let limit = self.transport_limit(local);
         if let Some(c) = self.conns.by_index_mut(index) {
             c.transport_encrypted = transport_encrypted;
+            if let Some(limit) = limit {
+                c.set_transport_max_datagram(now, limit);
+            }
             c.expected_identity = expected;
             let policy = c.policy(&ctx);
             c.client_hs = Some(ClientHandshake::new(&mut self.rng, &self.credentials, &policy, id));
@@ -1189,8 +1215,12 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         });
         self.by_id.insert(id, index);
         self.by_remote.insert((from, client_id), index);
+        let limit = self.transport_limit(local);
         if let Some(c) = self.conns.by_index_mut(index) {
             c.transport_encrypted = transport_encrypted;
+            if let Some(limit) = limit {
+                c.set_transport_max_datagram(now, limit);
+            }
             c.answer = answer;
             c.set_keys(keys, auth);
             c.on_connect_request(now, timestamp);

@@ -38,9 +38,13 @@ pub mod types;
 pub mod wire;
 
 pub use config::{Config, ConfigKey, ConfigValue, ConnectionConfig};
-pub use conn::pacing::{CongestionController, FixedRate};
+pub use conn::cc::{
+    AckSample, Bbr, CongestionController, FixedRate, LossSample, NewReno, RateSample,
+};
 pub use conn::{MAX_MESSAGE_SIZE, MAX_UNRELIABLE_SIZE};
-pub use endpoint::{Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage, SymmetricClaim};
+pub use endpoint::{
+    DATA_CHANNEL_DATAGRAM, Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage, SymmetricClaim,
+};
 pub use rng::Rng;
 pub use time::Instant;
 pub use types::*;

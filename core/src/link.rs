@@ -400,6 +400,11 @@ impl core::error::Error for LinkConfigError {}
 pub struct LinkStats {
     /// Datagrams passed to [`Link::send`].
     pub sent: u64,
+    /// Their bytes.
+    pub sent_bytes: u64,
+    /// Bytes accepted into the bottleneck (or onto the link, without one): what the path
+    /// carries, before random loss. Over time and divided by `rate`, its utilisation.
+    pub carried_bytes: u64,
     /// Copies returned by [`Link::poll_deliver`], duplicates included.
     pub delivered: u64,
     /// Lost to [`LinkConfig::loss`].
@@ -483,6 +488,7 @@ impl<T: Clone> Link<T> {
     /// [`Link::poll_deliver`] when due, unless the link drops it (see [`Link::stats`]).
     pub fn send(&mut self, now: Instant, size: usize, item: T) {
         self.stats.sent += 1;
+        self.stats.sent_bytes += size as u64;
         if size > self.config.mtu {
             self.stats.dropped_mtu += 1;
             return;
@@ -491,6 +497,7 @@ impl<T: Clone> Link<T> {
             self.stats.dropped_queue += 1;
             return;
         };
+        self.stats.carried_bytes += size as u64;
         // Both draws happen for every datagram so that the burst chain steps once per datagram
         // whatever the random loss decides.
         let lost_random = self.rng.chance(self.config.loss);
@@ -541,6 +548,16 @@ impl<T: Clone> Link<T> {
     /// Counters since the link was made.
     pub fn stats(&self) -> &LinkStats {
         &self.stats
+    }
+
+    /// How long a datagram sent now would wait in the bottleneck before its turn: the
+    /// queueing delay (zero without a rate limit).
+    pub fn queue_delay(&self, now: Instant) -> Duration {
+        if self.config.rate == 0 || self.busy_until <= now {
+            Duration::ZERO
+        } else {
+            self.busy_until - now
+        }
     }
 
     /// Copies scheduled but not yet delivered.
@@ -750,7 +767,18 @@ mod tests {
         assert_eq!(got, (0..100).collect::<Vec<_>>());
         assert_eq!(link.next_delivery(), None);
         let stats = *link.stats();
-        assert_eq!(stats, LinkStats { sent: 100, delivered: 100, ..LinkStats::default() });
+        // Bytes: 100 datagrams of 1 + 1000 i bytes.
+        let bytes = 100 + 1000 * (0..100u64).sum::<u64>();
+        assert_eq!(
+            stats,
+            LinkStats {
+                sent: 100,
+                delivered: 100,
+                sent_bytes: bytes,
+                carried_bytes: bytes,
+                ..LinkStats::default()
+            }
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -194,6 +194,16 @@ impl World {
         }
     }
 
+    /// Counters of the link from `from` to `to` (`None` before anything used it).
+    pub fn link_stats(&self, from: SimAddr, to: SimAddr) -> Option<crate::link::LinkStats> {
+        self.links.get(&(from.0, to.0)).map(|l| *l.stats())
+    }
+
+    /// The queueing delay a datagram from `from` to `to` would meet now.
+    pub fn queue_delay(&self, from: SimAddr, to: SimAddr) -> Duration {
+        self.links.get(&(from.0, to.0)).map_or(Duration::ZERO, |l| l.queue_delay(self.now))
+    }
+
     /// Hands a datagram straight to node `to` as if it came from `from` (for hostile-input tests).
     pub fn inject(&mut self, from: SimAddr, to: SimAddr, data: &mut [u8]) {
         let now = self.now;

@@ -328,6 +328,11 @@ pub struct QuickStatus {
     pub in_bytes_per_sec: f32,
     /// The rate the pacer sends at, bytes per second.
     pub send_rate_bytes_per_sec: u64,
+    /// The congestion controller's estimate of the path's bandwidth, bytes per second (0
+    /// before it has one, and always with `CongestionControl` 2).
+    pub bandwidth_estimate_bytes_per_sec: u64,
+    /// Bytes the congestion controller allows in flight (`u64::MAX`: no limit).
+    pub congestion_window: u64,
     /// Unreliable bytes queued.
     pub pending_unreliable: usize,
     /// Reliable bytes queued (including retransmissions).

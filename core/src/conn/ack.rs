@@ -137,9 +137,18 @@ pub(crate) struct SentPacket {
     pub(crate) has_close: bool,
     /// Carried flow-control limits (said again if it is lost).
     pub(crate) has_credit: bool,
+    /// A path MTU probe.
+    pub(crate) is_probe: bool,
     pub(crate) nsegs: u8,
     pub(crate) segs: [SegRef; MAX_SEGS_PER_PACKET],
     fate: Fate,
+    /// Delivery-rate sampling: the connection's delivered bytes, and the times of the last ack
+    /// and of the send of the packet it acked, when this packet was sent.
+    delivered: u64,
+    delivered_time: Instant,
+    first_sent_time: Instant,
+    /// Sent while the application had less to send than the controller allowed.
+    app_limited: bool,
 }
 
 impl SentPacket {
@@ -150,9 +159,14 @@ impl SentPacket {
             ack_eliciting,
             has_close: false,
             has_credit: false,
+            is_probe: false,
             nsegs: 0,
             segs: [SegRef::default(); MAX_SEGS_PER_PACKET],
             fate: Fate::Outstanding,
+            delivered: 0,
+            delivered_time: time,
+            first_sent_time: time,
+            app_limited: false,
         }
     }
     pub(crate) fn segs(&self) -> &[SegRef] {
@@ -209,6 +223,27 @@ pub(crate) struct AckOutcome {
     pub(crate) close_acked: bool,
     /// Size of the largest packet newly acked.
     pub(crate) max_acked_size: u32,
+    /// A delivery-rate sample, from the most recently sent packet newly acked.
+    pub(crate) rate: Option<RateSample>,
+    /// The RTT this ack measured, less the peer's ack delay.
+    pub(crate) rtt: Option<Duration>,
+    /// A path MTU probe was among the packets acked.
+    pub(crate) probe_acked: bool,
+}
+
+/// A delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation): the bytes delivered
+/// between a packet's send and its ack, over the longer of the send and the ack intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSample {
+    /// Bytes per second.
+    pub rate: u64,
+    /// The packet was sent while the application had less to send than allowed: the rate
+    /// says how much was offered, not what the path carries.
+    pub app_limited: bool,
+    /// The connection's delivered bytes when the sampled packet was sent (marks rounds).
+    pub prior_delivered: u64,
+    /// The interval the rate was measured over.
+    pub interval: Duration,
 }
 
 /// Packets we sent that are not yet acked or declared lost, indexed by packet number.
@@ -227,6 +262,14 @@ pub(crate) struct SentPackets {
     pub(crate) time_of_last_eliciting: Option<Instant>,
     /// Packets declared lost (for statistics).
     pub(crate) lost_packets: u64,
+    /// Bytes of ack-eliciting packets acknowledged so far.
+    pub(crate) delivered: u64,
+    /// When `delivered` last grew.
+    delivered_time: Instant,
+    /// Send time of the packet most recently acked.
+    first_sent_time: Instant,
+    /// Samples are app-limited until `delivered` passes this (0: not app-limited).
+    app_limited_until: u64,
 }
 
 impl SentPackets {
@@ -244,11 +287,27 @@ impl SentPackets {
         }
         // Packet numbers are taken in order and each is recorded once.
         debug_assert_eq!(pn, self.base + self.q.len() as u64);
+        let mut p = p;
         if p.ack_eliciting {
+            if self.bytes_in_flight == 0 {
+                // Nothing in flight: the sample interval starts now, not at the last ack.
+                self.first_sent_time = p.time;
+                self.delivered_time = p.time;
+            }
+            p.delivered = self.delivered;
+            p.delivered_time = self.delivered_time;
+            p.first_sent_time = self.first_sent_time;
+            p.app_limited = self.app_limited_until != 0;
             self.time_of_last_eliciting = Some(p.time);
             self.bytes_in_flight += u64::from(p.size);
         }
         self.q.push_back(p);
+    }
+
+    /// The application has nothing more to send now: samples of packets in flight until then
+    /// measure what it offered, not what the path carries.
+    pub(crate) fn mark_app_limited(&mut self) {
+        self.app_limited_until = (self.delivered + self.bytes_in_flight).max(1);
     }
 
     /// The lowest packet number we still want to hear about (for stop-waiting).
@@ -285,6 +344,9 @@ impl SentPackets {
             return out;
         }
         let mut rtt_sample = None;
+        // The most recently sent packet newly acked: (send time, delivered, delivered time,
+        // first sent time, app-limited).
+        let mut newest: Option<(Instant, u64, Instant, Instant, bool)> = None;
         let end = self.base + self.q.len() as u64;
         for (low, high) in ranges {
             let lo = low.max(self.base);
@@ -301,6 +363,19 @@ impl SentPackets {
                 // but acking the segments lets the sender stop retransmitting sooner.
                 let was_outstanding = p.fate == Fate::Outstanding;
                 let (size, eliciting, time, close) = (p.size, p.ack_eliciting, p.time, p.has_close);
+                let p_is_probe = p.is_probe;
+                if eliciting {
+                    self.delivered += u64::from(size);
+                    if newest.is_none_or(|n| time >= n.0) {
+                        newest = Some((
+                            time,
+                            p.delivered,
+                            p.delivered_time,
+                            p.first_sent_time,
+                            p.app_limited,
+                        ));
+                    }
+                }
                 let nsegs = usize::from(p.nsegs);
                 let segs = p.segs;
                 if was_outstanding {
@@ -314,6 +389,7 @@ impl SentPackets {
                 out.newly_acked += 1;
                 out.acked_bytes += u64::from(size);
                 out.close_acked |= close;
+                out.probe_acked |= p_is_probe;
                 out.max_acked_size = out.max_acked_size.max(size);
                 if pn == largest && eliciting {
                     rtt_sample = Some(now - time);
@@ -323,10 +399,24 @@ impl SentPackets {
         if out.newly_acked == 0 {
             return out;
         }
+        if let Some((sent, prior, prior_time, first_sent, app_limited)) = newest {
+            self.delivered_time = now;
+            self.first_sent_time = sent;
+            let interval = (sent - first_sent).max(now - prior_time);
+            let us = interval.as_micros() as u64;
+            if let Some(rate) = (self.delivered - prior).saturating_mul(1_000_000).checked_div(us) {
+                out.rate = Some(RateSample { rate, app_limited, prior_delivered: prior, interval });
+            }
+            if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
+                self.app_limited_until = 0;
+            }
+        }
         if self.largest_acked.is_none_or(|l| largest > l) {
             self.largest_acked = Some(largest);
             if let Some(s) = rtt_sample {
                 self.rtt.update(s, ack_delay);
+                let adjusted = s.saturating_sub(ack_delay);
+                out.rtt = Some(if adjusted.is_zero() { s } else { adjusted });
             }
         }
         self.rto_count = 0;

@@ -12,8 +12,10 @@
 //! byte is ever acked and dropped, and the segments taken from it meanwhile are duplicates then.
 
 pub(crate) mod ack;
+pub(crate) mod cc;
 pub(crate) mod flow;
 pub(crate) mod pacing;
+pub(crate) mod pmtu;
 pub(crate) mod ranges;
 pub(crate) mod recv;
 pub(crate) mod send;
@@ -25,8 +27,10 @@ use alloc::collections::VecDeque;
 use core::time::Duration;
 
 use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPackets};
+use self::cc::{AckSample, CongestionController, LossSample};
 use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
-use self::pacing::{CongestionController, FixedRate, Pacer};
+use self::pacing::Pacer;
+use self::pmtu::PathMtu;
 use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
 use self::stats::{DurationText, Fixed, Meter, Quality};
@@ -55,16 +59,14 @@ pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const FIN_WAIT: Duration = Duration::from_secs(5);
 /// A `NO_DELAY` message is dropped if what is queued before it needs longer than this.
 pub(crate) const NO_DELAY_MAX_QUEUE: Duration = Duration::from_millis(20);
-/// Packet size after a black hole is suspected: the minimum path MTU QUIC requires of every
-/// IPv4 and IPv6 path (RFC 9000 section 14), so it passes where 1300 does not (VPNs, tunnels).
-pub(crate) const FALLBACK_MTU: usize = 1200;
-/// Consecutive retransmission timeouts without any ack after which full-size packets are
-/// assumed to vanish on the path (an MTU black hole) and packets shrink to [`FALLBACK_MTU`].
+/// Consecutive retransmission timeouts without any ack after which packets of the size in use
+/// are assumed to vanish on the path (an MTU black hole): they shrink to the base size
+/// (`pmtu::BASE_MTU`) and path MTU discovery searches again.
 const BLACK_HOLE_RTOS: u32 = 3;
-/// The same conclusion from this many packets larger than [`FALLBACK_MTU`] declared lost in a
+/// The same conclusion from this many packets larger than the base size declared lost in a
 /// row with none of that size acked in between, while smaller ones get through. At 20 %
 /// random loss that happens by chance with probability 0.2^10 ≈ 10^-7 per run; a false alarm
-/// only costs 8 % of packet size.
+/// costs a few round trips of smaller packets until the search confirms the size again.
 const BLACK_HOLE_LARGE_LOSSES: u32 = 10;
 /// Largest packet number accepted (2^62, as QUIC).
 const MAX_PACKET_NUMBER: u64 = 1 << 62;
@@ -230,9 +232,9 @@ pub(crate) struct Connection<A> {
     pub(crate) refused_packets: u64,
     /// Reliable bytes sent again after a loss.
     bytes_retransmitted: u64,
-    /// Full-size packets seemed to vanish: send at most [`FALLBACK_MTU`] from now on.
-    mtu_fallback: bool,
-    /// Packets above [`FALLBACK_MTU`] lost in a row with none of them acked.
+    /// Path MTU discovery: the packet size in use.
+    pmtu: PathMtu,
+    /// Packets above the base size lost in a row with none of them acked.
     large_lost_run: u32,
     /// Symmetric connect: this outgoing connection waits to become the server side of the
     /// peer's own connection attempt from this address, and sends no handshake meanwhile.
@@ -240,6 +242,8 @@ pub(crate) struct Connection<A> {
     /// The driver's transport cannot take more for this connection now (a full WebRTC data
     /// channel): nothing is sent, and only the time-outs tick, until it is resumed.
     pub(crate) tx_paused: bool,
+    /// The transport's own datagram limit (a WebRTC data channel): the packet size, unprobed.
+    transport_max_datagram: Option<usize>,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -271,7 +275,9 @@ impl<A: Clone> Connection<A> {
             Role::Client => Phase::Handshake,
             Role::Server => Phase::AwaitAccept,
         };
-        let pacer = Pacer::new(now, config.send_rate_max, config.mtu);
+        let pmtu = PathMtu::new(now, config.mtu, true);
+        let cc = cc::from_config(config.congestion_control, now, pmtu.current());
+        let pacer = Pacer::new(now, pacing_rate(&config, cc.as_ref()), config.mtu);
         Connection {
             handle,
             local,
@@ -315,7 +321,7 @@ impl<A: Clone> Connection<A> {
             recv_credit: RecvCredit::default(),
             peer_conn_credit: INITIAL_CONN_CREDIT,
             pacer,
-            cc: Box::new(FixedRate),
+            cc,
             nagle_deadline: None,
             ping_pending: false,
             close_frame_pending: false,
@@ -334,10 +340,11 @@ impl<A: Clone> Connection<A> {
             timer_at: None,
             refused_packets: 0,
             bytes_retransmitted: 0,
-            mtu_fallback: false,
+            pmtu,
             large_lost_run: 0,
             merge_from: None,
             tx_paused: false,
+            transport_max_datagram: None,
         }
     }
 
@@ -471,9 +478,16 @@ impl<A: Clone> Connection<A> {
             || self.recv_tracker.largest.is_none()
     }
 
-    /// The packet size in use: the configured MTU, or less after a black hole.
+    /// The transport carries messages of at most `limit` bytes and fragments itself (a WebRTC
+    /// data channel): packets are that size (at most `MtuPacketSize`) and never probed.
+    pub(crate) fn set_transport_max_datagram(&mut self, now: Instant, limit: usize) {
+        self.transport_max_datagram = Some(limit);
+        self.pmtu = PathMtu::new(now, self.config.mtu.min(limit), false);
+    }
+
+    /// The packet size in use: what path MTU discovery confirmed, at most the configured MTU.
     fn mtu(&self) -> usize {
-        if self.mtu_fallback { self.config.mtu.min(FALLBACK_MTU) } else { self.config.mtu }
+        self.pmtu.current().min(self.config.mtu)
     }
 
     /// This side's handshake policy.
@@ -902,10 +916,21 @@ impl<A: Clone> Connection<A> {
             }
         });
         if out.newly_acked > 0 {
-            self.cc.on_ack(now, out.acked_bytes, self.sent.rtt.get());
+            let sample = AckSample {
+                acked_bytes: out.acked_bytes,
+                in_flight: self.sent.bytes_in_flight,
+                delivered: self.sent.delivered,
+                rtt: out.rtt,
+                srtt: self.sent.rtt.get(),
+                rate: out.rate,
+            };
+            self.cc.on_ack(now, &sample);
         }
-        if out.max_acked_size as usize > FALLBACK_MTU {
+        if self.pmtu.is_large(out.max_acked_size as usize) {
             self.large_lost_run = 0;
+        }
+        if out.probe_acked {
+            self.pmtu.on_probe_acked(now);
         }
         if out.close_acked && self.phase == Phase::FinWait {
             self.phase = Phase::Dead;
@@ -917,39 +942,41 @@ impl<A: Clone> Connection<A> {
     }
 
     fn detect_lost(&mut self, now: Instant) {
-        let lanes = &mut self.send_lanes;
-        let mut lost = 0u64;
-        let mut close_lost = false;
-        let mut large = 0;
-        let mut credit_lost = false;
-        self.sent.detect_lost(now, |p| {
-            lost += 1;
-            large += u32::from(p.size as usize > FALLBACK_MTU);
-            close_lost |= p.has_close;
-            credit_lost |= p.has_credit;
-            for s in p.segs() {
-                if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
-                    l.on_lost(s.offset, u64::from(s.len));
-                }
-            }
-        });
-        if close_lost {
-            self.close_frame_pending = true;
-        }
-        if credit_lost {
-            self.recv_credit.on_lost();
-        }
-        if lost > 0 {
-            self.cc.on_loss(now, lost);
-        }
-        self.note_large_losses(large);
+        let (lanes, pmtu) = (&mut self.send_lanes, &self.pmtu);
+        let mut losses = Losses::default();
+        self.sent.detect_lost(now, |p| losses.add(p, lanes, pmtu));
+        self.on_losses(now, &losses, false);
     }
 
-    fn note_large_losses(&mut self, large: u32) {
-        self.large_lost_run += large;
-        if self.large_lost_run >= BLACK_HOLE_LARGE_LOSSES && !self.mtu_fallback {
-            // Full-size packets vanish on this path: small ones may pass.
-            self.mtu_fallback = true;
+    /// What loss detection found: resend what the lost packets carried, tell the congestion
+    /// controller (probes excepted: their loss says nothing about congestion), and watch for
+    /// black holes.
+    fn on_losses(&mut self, now: Instant, l: &Losses, rto: bool) {
+        if l.close {
+            self.close_frame_pending = true;
+        }
+        if l.credit {
+            self.recv_credit.on_lost();
+        }
+        if l.probe {
+            self.pmtu.on_probe_lost(now);
+        }
+        if l.packets > 0 {
+            let loss = LossSample {
+                lost_bytes: l.bytes,
+                lost_packets: l.packets,
+                newest_sent: l.newest,
+                in_flight: self.sent.bytes_in_flight,
+                timeout: rto,
+            };
+            self.cc.on_loss(now, &loss);
+        }
+        self.large_lost_run += l.large;
+        let black_hole = self.large_lost_run >= BLACK_HOLE_LARGE_LOSSES
+            || (rto && self.sent.rto_count >= BLACK_HOLE_RTOS);
+        if black_hole && self.pmtu.on_black_hole(now) {
+            // Packets of the size in use vanish while small ones pass: back to the base size.
+            self.large_lost_run = 0;
         }
     }
 
@@ -1000,10 +1027,18 @@ impl<A: Clone> Connection<A> {
                 if self.connect_ok_pending {
                     at(now);
                 }
-                if self.send_lanes.iter().any(|l| l.has_retransmit()) {
+                let window_open = self.window_open();
+                if window_open && self.send_lanes.iter().any(|l| l.has_retransmit()) {
                     at(self.pacer.next_send_time(now));
                 }
+                if let Some(t) = self.pmtu.next_probe()
+                    && window_open
+                    && self.phase == Phase::Connected
+                {
+                    at(t.max(self.pacer.next_send_time(now)));
+                }
                 if let Some(n) = self.nagle_deadline
+                    && window_open
                     && self.has_sendable()
                 {
                     // A full packet's worth waits only for the pacer, not for Nagle.
@@ -1085,36 +1120,10 @@ impl<A: Clone> Connection<A> {
     }
 
     fn run_loss_timer(&mut self, now: Instant) {
-        let lanes = &mut self.send_lanes;
-        let mut close_lost = false;
-        let mut credit_lost = false;
-        let mut lost = 0;
-        let mut large = 0;
-        let rto = self.sent.on_loss_timer(now, |p| {
-            lost += 1;
-            large += u32::from(p.size as usize > FALLBACK_MTU);
-            close_lost |= p.has_close;
-            credit_lost |= p.has_credit;
-            for s in p.segs() {
-                if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
-                    l.on_lost(s.offset, u64::from(s.len));
-                }
-            }
-        });
-        if lost > 0 {
-            self.cc.on_loss(now, lost);
-        }
-        if close_lost {
-            self.close_frame_pending = true;
-        }
-        if credit_lost {
-            self.recv_credit.on_lost();
-        }
-        self.note_large_losses(large);
-        if rto && self.sent.rto_count >= BLACK_HOLE_RTOS && !self.mtu_fallback {
-            // Nothing at all is acked any more: small packets may pass where full ones vanish.
-            self.mtu_fallback = true;
-        }
+        let (lanes, pmtu) = (&mut self.send_lanes, &self.pmtu);
+        let mut losses = Losses::default();
+        let rto = self.sent.on_loss_timer(now, |p| losses.add(p, lanes, pmtu));
+        self.on_losses(now, &losses, rto);
         if rto && !self.send_lanes.iter().any(|l| l.has_retransmit()) && !self.close_frame_pending {
             // Nothing to resend: probe so the peer acks and the RTT stays known.
             self.ping_pending = true;
@@ -1208,23 +1217,42 @@ impl<A: Clone> Connection<A> {
     }
 
     /// Applies a changed configuration (rates, Nagle, timeouts take effect live).
-    pub(crate) fn reconfigure(&mut self, config: ConnectionConfig) {
-        self.pacer.set_rate(config.send_rate_max, config.mtu);
+    pub(crate) fn reconfigure(&mut self, now: Instant, config: ConnectionConfig) {
+        if config.mtu != self.config.mtu && self.transport_max_datagram.is_none() {
+            self.pmtu = PathMtu::new(now, config.mtu, true);
+        }
+        if config.congestion_control != self.config.congestion_control {
+            self.cc = cc::from_config(config.congestion_control, now, self.mtu());
+        }
         self.config = config;
         self.update_rate();
     }
 
     fn update_rate(&mut self) {
-        let rate = self.cc.rate().clamp(self.config.send_rate_min, self.config.send_rate_max);
+        let rate = pacing_rate(&self.config, self.cc.as_ref());
         if rate != self.pacer.rate() {
-            self.pacer.set_rate(rate, self.config.mtu);
+            self.pacer.set_rate(rate, self.mtu());
         }
+    }
+
+    /// True if the congestion window lets another packet go (always at a fixed rate).
+    fn window_open(&self) -> bool {
+        self.config.send_rate_min == self.config.send_rate_max
+            || self.sent.bytes_in_flight < self.cc.window()
     }
 
     /// Writes the next packet for this connection into `buf`, if any is due.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.tx_paused {
             return None;
+        }
+        if self.phase == Phase::Connected
+            && let Some(size) = self.pmtu.probe_due(now)
+            && size <= buf.len()
+            && self.window_open()
+            && self.pacer.can_send(now)
+        {
+            return self.build_probe(now, &mut buf[..size]);
         }
         let mtu = self.mtu().min(buf.len());
         let buf = &mut buf[..mtu];
@@ -1307,26 +1335,15 @@ impl<A: Clone> Connection<A> {
             want_data = retx || new;
             if want_data {
                 self.update_rate();
-                can_data = self.pacer.can_send(now);
+                can_data = self.window_open() && self.pacer.can_send(now);
             }
         }
         if !(ack_due || close || ping || credit || (want_data && can_data)) {
             return None;
         }
-        let tag = self.protection.tag_len();
-        let limit = buf.len().checked_sub(tag)?;
-        if let Protection::Keys(k) = &self.protection
-            && self.sent.next_pn >= k.cipher().packet_limit()
-        {
-            // Key updates are not implemented: end cleanly rather than reuse nonces.
-            self.problem(now, EndReason::MISC_GENERIC, "Packet limit of the session key reached");
-            return None;
-        }
-        let pn = self.sent.take_pn();
-        let pn_len = wire::encode_packet_number_len(pn, self.sent.largest_acked);
-        let header = DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len };
+        let (pn, limit) = self.take_packet_number(now, buf.len())?;
         let mut w = Writer::new(&mut buf[..limit]);
-        header.emit(&mut w)?;
+        self.write_header(&mut w, pn)?;
         let header_len = w.len();
 
         let mut eliciting = false;
@@ -1393,20 +1410,78 @@ impl<A: Clone> Connection<A> {
             return None;
         }
         let payload_end = w.len();
-        let total = self.seal(pn, buf, header_len, payload_end);
-        record.size = total as u32;
         record.ack_eliciting = eliciting;
-        self.sent.on_sent(pn, record);
-        self.out_meter.record(now, total);
-        if eliciting {
-            self.pacer.on_sent(total);
-            self.cc.on_sent(now, total);
+        let total = self.finish_packet(now, pn, buf, header_len, payload_end, record);
+        if want_data
+            && can_data
+            && !self.send_lanes.iter().any(|l| l.has_new() || l.has_retransmit())
+        {
+            // The application has nothing more to send: what is in flight measures what it
+            // offered, not what the path carries.
+            self.sent.mark_app_limited();
         }
         // Nagle: once everything queued has gone, the next message starts a new wait.
         if !self.send_lanes.iter().any(|l| l.has_new()) {
             self.nagle_deadline = None;
         }
         Some(total)
+    }
+
+    /// The next packet number and the room for header and frames in a buffer of `len` bytes,
+    /// or `None` (the session key's packet limit: the connection ends).
+    fn take_packet_number(&mut self, now: Instant, len: usize) -> Option<(u64, usize)> {
+        let limit = len.checked_sub(self.protection.tag_len())?;
+        if let Protection::Keys(k) = &self.protection
+            && self.sent.next_pn >= k.cipher().packet_limit()
+        {
+            // Key updates are not implemented: end cleanly rather than reuse nonces.
+            self.problem(now, EndReason::MISC_GENERIC, "Packet limit of the session key reached");
+            return None;
+        }
+        Some((self.sent.take_pn(), limit))
+    }
+
+    fn write_header(&self, w: &mut Writer<'_>, pn: u64) -> Option<()> {
+        let pn_len = wire::encode_packet_number_len(pn, self.sent.largest_acked);
+        DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len }.emit(w)
+    }
+
+    /// Seals packet `pn` (its frames end at `payload_end`), records it for loss detection,
+    /// pacing and congestion control; returns its size.
+    fn finish_packet(
+        &mut self,
+        now: Instant,
+        pn: u64,
+        buf: &mut [u8],
+        header_len: usize,
+        payload_end: usize,
+        mut record: SentPacket,
+    ) -> usize {
+        let total = self.seal(pn, buf, header_len, payload_end);
+        record.size = total as u32;
+        let eliciting = record.ack_eliciting;
+        self.sent.on_sent(pn, record);
+        self.out_meter.record(now, total);
+        if eliciting {
+            self.pacer.on_sent(total);
+            self.cc.on_sent(now, total as u64, self.sent.bytes_in_flight);
+        }
+        total
+    }
+
+    /// A path MTU probe of `buf.len()` bytes: a ping padded to the size under test.
+    fn build_probe(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let (pn, limit) = self.take_packet_number(now, buf.len())?;
+        let mut w = Writer::new(&mut buf[..limit]);
+        self.write_header(&mut w, pn)?;
+        let header_len = w.len();
+        w.u8(0x01)?; // ping
+        w.zeros(w.remaining())?; // a padding frame to the end
+        let payload_end = w.len();
+        let mut record = SentPacket::new(now, 0, true);
+        record.is_probe = true;
+        self.pmtu.on_probe_sent(pn);
+        Some(self.finish_packet(now, pn, buf, header_len, payload_end, record))
     }
 
     fn seal(&mut self, pn: u64, buf: &mut [u8], header_len: usize, payload_end: usize) -> usize {
@@ -1632,6 +1707,8 @@ impl<A: Clone> Connection<A> {
             in_packets_per_sec: self.in_meter.packets_per_sec,
             in_bytes_per_sec: self.in_meter.bytes_per_sec,
             send_rate_bytes_per_sec: rate,
+            bandwidth_estimate_bytes_per_sec: self.cc.bandwidth_estimate(),
+            congestion_window: self.cc.window(),
             pending_unreliable,
             pending_reliable,
             sent_unacked_reliable: lanes.iter().map(|l| l.sent_unacked_reliable).sum(),
@@ -1712,6 +1789,9 @@ impl<A: Clone> Connection<A> {
             " max ",
             self.config.send_rate_max,
             ")\n",
+            "congestion: ",
+            self.cc.describe(),
+            "\n",
             "pending: reliable ",
             q.pending_reliable,
             " B, unreliable ",
@@ -1781,6 +1861,50 @@ impl<A: Clone> Connection<A> {
     pub(crate) fn is_dead(&self) -> bool {
         self.phase == Phase::Dead
     }
+}
+
+/// What one round of loss detection declared lost.
+#[derive(Debug, Default)]
+struct Losses {
+    /// Lost packets other than probes, their bytes and the newest one's send time.
+    packets: u64,
+    bytes: u64,
+    newest: Instant,
+    /// Of those, packets above the base size.
+    large: u32,
+    close: bool,
+    credit: bool,
+    probe: bool,
+}
+
+impl Losses {
+    /// Counts a lost packet and queues its segments for retransmission.
+    fn add(&mut self, p: &SentPacket, lanes: &mut [SendLane], pmtu: &PathMtu) {
+        for s in p.segs() {
+            if let Some(l) = lanes.get_mut(usize::from(s.lane)) {
+                l.on_lost(s.offset, u64::from(s.len));
+            }
+        }
+        self.close |= p.has_close;
+        self.credit |= p.has_credit;
+        if p.is_probe {
+            self.probe = true;
+            return;
+        }
+        self.packets += 1;
+        self.bytes += u64::from(p.size);
+        self.newest = self.newest.max(p.time);
+        self.large += u32::from(pmtu.is_large(p.size as usize));
+    }
+}
+
+/// The pacing rate: the controller's, clamped to `[SendRateMin, SendRateMax]`; exactly the
+/// maximum when the two are equal (the reference's fixed rate).
+fn pacing_rate(config: &ConnectionConfig, cc: &dyn CongestionController) -> u64 {
+    if config.send_rate_min == config.send_rate_max {
+        return config.send_rate_max;
+    }
+    cc.pacing_rate().clamp(config.send_rate_min, config.send_rate_max)
 }
 
 /// The largest reliable segment that fits in `room` bytes for `lane`.

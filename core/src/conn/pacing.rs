@@ -1,35 +1,9 @@
-//! Pacing: a token bucket that spreads packets at the send rate, and the seam where a
-//! congestion controller chooses that rate between `SendRateMin` and `SendRateMax`.
+//! Pacing: a token bucket that spreads packets at the send rate the congestion controller
+//! chose (see `cc`), clamped to `[SendRateMin, SendRateMax]`.
 
 use core::time::Duration;
 
 use crate::time::Instant;
-
-/// Chooses the send rate. The pacer clamps whatever it says to `[SendRateMin, SendRateMax]`;
-/// with the reference's defaults (min == max) the rate is fixed, as in GNS.
-pub trait CongestionController: core::fmt::Debug + Send {
-    /// A packet of `bytes` went out.
-    fn on_sent(&mut self, now: Instant, bytes: usize);
-    /// Packets were acknowledged.
-    fn on_ack(&mut self, now: Instant, acked_bytes: u64, rtt: Duration);
-    /// Packets were declared lost.
-    fn on_loss(&mut self, now: Instant, lost_packets: u64);
-    /// The rate it wants, bytes per second.
-    fn rate(&self) -> u64;
-}
-
-/// The default controller: always asks for the maximum, so the configured bounds decide.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FixedRate;
-
-impl CongestionController for FixedRate {
-    fn on_sent(&mut self, _: Instant, _: usize) {}
-    fn on_ack(&mut self, _: Instant, _: u64, _: Duration) {}
-    fn on_loss(&mut self, _: Instant, _: u64) {}
-    fn rate(&self) -> u64 {
-        u64::MAX
-    }
-}
 
 /// How much time's worth of sending the bucket may hold. Drivers wake up with about a
 /// millisecond of timer slack; 2 ms of burst keeps the configured rate reachable through that
