@@ -208,7 +208,7 @@ config_table! {
     TimeoutInitial = (Int32, Connection, 10_000, 0, i32::MAX, "Milliseconds a connection may spend connecting (or waiting to be accepted) before it fails.");
     TimeoutConnected = (Int32, Connection, 10_000, 0, i32::MAX, "Milliseconds of silence from the peer after which a connected connection fails.");
     SendBufferSize = (Int32, Connection, 512 * 1024, 4096, 256 * MIB, "Bytes of unsent messages a connection may queue; beyond it sends fail with LimitExceeded.");
-    RecvBufferSize = (Int32, Connection, MIB, 4096, 256 * MIB, "Bytes of received, unread messages; beyond it incoming data is refused (the peer retransmits).");
+    RecvBufferSize = (Int32, Connection, 4 * MIB, 4096, 256 * MIB, "Flow control: bytes of received, unread reliable data each lane may hold (at least 1 MiB; the connection twice that); the sender never sends beyond it. Unreliable messages are dropped while this much is unread.");
     RecvBufferMessages = (Int32, Connection, 1000, 2, 256 * MIB, "Count of received, unread messages; beyond it incoming data is refused (the peer retransmits).");
     RecvMaxMessageSize = (Int32, Connection, 512 * 1024, 64, 256 * MIB, "Largest message accepted from the peer; a bigger one is a protocol error.");
     RecvMaxSegmentsPerPacket = (Int32, Connection, 1300, 1, 1300, "Most message segments decoded from one packet (anti-abuse).");

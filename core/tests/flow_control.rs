@@ -130,3 +130,27 @@ both! {
         assert!(took.is_some());
     }
 }
+
+both! {
+    fn w5_with_default_config_is_fast() {
+        // The same workload with the default config (congestion control on, credit from the
+        // default receive buffer): the benchmark's goal is >= 30 MB/s.
+        let link = LinkConfig {
+            latency: Duration::from_millis(10),
+            loss: 0.05,
+            ..LinkConfig::ideal()
+        };
+        let mut g = Config::new();
+        g.set_i32(ConfigKey::SendBufferSize, 4 * 1024 * 1024).unwrap();
+        let mut p = Pair::new(5, link, g, Config::new(), Config::new());
+        assert!(p.connect(Duration::from_secs(10)));
+        let took = transfer(&mut p, 256, 64 * 1024, Duration::from_secs(60), Duration::ZERO)
+            .expect("did not complete");
+        let rate = 16.0 * 1024.0 * 1024.0 / took.as_secs_f64() / 1e6;
+        let now = p.world.now;
+        let status = p.world.node(p.client).detailed_status(now, p.client_conn).unwrap();
+        let dropped = p.world.link_stats(p.client, p.server).map_or(0, |s| s.lost_random);
+        println!("W5 default config in the simulator: {rate:.1} MB/s; link dropped {dropped}\n{status}");
+        assert!(rate >= 30.0, "{rate:.1} MB/s\n{status}");
+    }
+}

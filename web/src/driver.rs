@@ -33,8 +33,8 @@ use lanewire_core::text::Text;
 use js_sys::{Array, Function, Promise, Reflect};
 use lanewire_core::config::{ConfigKey, ConfigValue};
 use lanewire_core::{
-    Config, ConnectionHandle, EndReason, Endpoint, EndpointStats, Event, Instant,
-    ListenSocketHandle, LocalId, MAX_DATAGRAM, Message, PollGroupHandle, QuickStatus, Rng,
+    Config, ConnectionHandle, DATA_CHANNEL_DATAGRAM, EndReason, Endpoint, EndpointStats, Event,
+    Instant, ListenSocketHandle, LocalId, MAX_DATAGRAM, Message, PollGroupHandle, QuickStatus, Rng,
     SendFlags, SymmetricClaim,
 };
 use lanewire_signaling::protocol::{
@@ -412,6 +412,7 @@ impl Lanewire {
                 ));
             }
             inner.ep.set_transport_encrypted(LocalId(port), true);
+            inner.ep.set_transport_max_datagram(LocalId(port), Some(DATA_CHANNEL_DATAGRAM));
             let h = inner.ep.create_listen_socket(LocalId(port), config)?;
             inner.listen.push((port, h));
             Ok(h)
@@ -469,6 +470,7 @@ impl Lanewire {
                 _ => port,
             };
             inner.ep.set_transport_encrypted(LocalId(local), true);
+            inner.ep.set_transport_max_datagram(LocalId(local), Some(DATA_CHANNEL_DATAGRAM));
             let symmetric = matches!(
                 config
                     .get(ConfigKey::SymmetricConnect)

@@ -33,7 +33,7 @@ const TS_TYPES: &'static str = r#"
 export type ConfigKeyName =
   | "TimeoutInitial" | "TimeoutConnected" | "SendBufferSize" | "RecvBufferSize"
   | "RecvBufferMessages" | "RecvMaxMessageSize" | "RecvMaxSegmentsPerPacket" | "SendRateMin"
-  | "SendRateMax" | "NagleTime" | "MtuPacketSize" | "ConnectionUserData" | "Unencrypted"
+  | "SendRateMax" | "CongestionControl" | "NagleTime" | "MtuPacketSize" | "ConnectionUserData" | "Unencrypted"
   | "IpAllowWithoutAuth" | "SymmetricConnect" | "LocalVirtualPort" | "FakePacketLossSend"
   | "FakePacketLossRecv" | "FakePacketLagSend" | "FakePacketLagRecv" | "FakePacketReorderSend"
   | "FakePacketReorderRecv" | "FakePacketReorderTime" | "FakePacketDupSend" | "FakePacketDupRecv"
@@ -134,6 +134,10 @@ export interface QuickStatus extends LaneStatus {
   inPacketsPerSec: number;
   inBytesPerSec: number;
   sendRateBytesPerSec: number;
+  /** The congestion controller's estimate of the path's bandwidth (0 before it has one). */
+  bandwidthEstimateBytesPerSec: number;
+  /** Bytes the congestion controller allows in flight (Infinity: no limit). */
+  congestionWindow: number;
   lanes: LaneStatus[];
 }
 
@@ -374,11 +378,12 @@ export function event(conn, oldState, state, info) {
   return { conn, oldState, state, info };
 }
 export function quickStatus(state, pingMs, qualityLocal, qualityRemote, outPacketsPerSec,
-  outBytesPerSec, inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec, pendingUnreliable,
-  pendingReliable, sentUnackedReliable, queueTimeMs, lanes) {
+  outBytesPerSec, inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec,
+  bandwidthEstimateBytesPerSec, congestionWindow, pendingUnreliable, pendingReliable,
+  sentUnackedReliable, queueTimeMs, lanes) {
   return { state, pingMs, qualityLocal, qualityRemote, outPacketsPerSec, outBytesPerSec,
-    inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec, pendingUnreliable, pendingReliable,
-    sentUnackedReliable, queueTimeMs, lanes };
+    inPacketsPerSec, inBytesPerSec, sendRateBytesPerSec, bandwidthEstimateBytesPerSec,
+    congestionWindow, pendingUnreliable, pendingReliable, sentUnackedReliable, queueTimeMs, lanes };
 }
 export function laneStatus(lanes, pendingUnreliable, pendingReliable, sentUnackedReliable, queueTimeMs) {
   lanes.push({ pendingUnreliable, pendingReliable, sentUnackedReliable, queueTimeMs });
@@ -422,6 +427,8 @@ extern "C" {
         in_packets_per_sec: f32,
         in_bytes_per_sec: f32,
         send_rate_bytes_per_sec: f64,
+        bandwidth_estimate_bytes_per_sec: f64,
+        congestion_window: f64,
         pending_unreliable: f64,
         pending_reliable: f64,
         sent_unacked_reliable: f64,
@@ -516,6 +523,8 @@ fn quick_status_to_js(q: &QuickStatus) -> Object {
         q.in_packets_per_sec,
         q.in_bytes_per_sec,
         q.send_rate_bytes_per_sec as f64,
+        q.bandwidth_estimate_bytes_per_sec as f64,
+        if q.congestion_window == u64::MAX { f64::INFINITY } else { q.congestion_window as f64 },
         q.pending_unreliable as f64,
         q.pending_reliable as f64,
         q.sent_unacked_reliable as f64,

@@ -144,9 +144,30 @@ impl RecvLane {
                 break;
             }
         }
-        if !data.is_empty() {
-            self.ooo_bytes += data.len();
-            self.ooo.insert(at, (offset, data.to_vec()));
+        if data.is_empty() {
+            return;
+        }
+        self.ooo_bytes += data.len();
+        let end = offset + data.len() as u64;
+        // Contiguous pieces merge, so that the table holds about one piece per hole, however
+        // many packets arrived after it.
+        let prev = at.checked_sub(1).filter(|&i| {
+            self.ooo.get(i).is_some_and(|(po, piece)| po + piece.len() as u64 == offset)
+        });
+        let at = match prev {
+            Some(i) => {
+                self.ooo[i].1.extend_from_slice(data);
+                i
+            }
+            None => {
+                self.ooo.insert(at, (offset, data.to_vec()));
+                at
+            }
+        };
+        if self.ooo.get(at + 1).is_some_and(|(o, _)| *o == end)
+            && let Some((_, next)) = self.ooo.remove(at + 1)
+        {
+            self.ooo[at].1.extend_from_slice(&next);
         }
     }
 
@@ -380,7 +401,8 @@ mod tests {
                 // Held pieces stay sorted, disjoint, and counted.
                 let mut end = 0;
                 for (po, piece) in &lane.ooo {
-                    assert!(*po >= end && *po > lane.next_offset && !piece.is_empty());
+                    assert!(*po > end || end == 0, "pieces are disjoint and not adjacent");
+                    assert!(*po > lane.next_offset && !piece.is_empty());
                     end = po + piece.len() as u64;
                 }
                 assert_eq!(lane.ooo_bytes, lane.ooo.iter().map(|(_, p)| p.len()).sum::<usize>());

@@ -87,25 +87,105 @@ pub fn run(works: &[&str], sizes: Sizes) -> Row {
             }
             "w4" => row.w4 = best_latency(n, "W4", || ping_pong(sizes.round_trips)),
             "w5" => {
-                let mut c = fast();
-                // No congestion control in the core yet: a fixed rate, as a game would set.
-                c.set_i32(ConfigKey::SendRateMin, 100_000_000).unwrap();
-                c.set_i32(ConfigKey::SendRateMax, 100_000_000).unwrap();
-                let mut impaired = c.clone();
-                impaired.set_f32(ConfigKey::FakePacketLossSend, LOSS_PCT as f32).unwrap();
-                impaired.set_i32(ConfigKey::FakePacketLagSend, LAG_MS as i32).unwrap();
+                // Default config: only the impairment is set; congestion control finds the rate.
+                let c = Config::new();
                 row.w5 = attempt(n, "W5", || {
-                    bulk_transfer(impaired, sizes.impaired_bytes, IMPAIRED_MSG, None)
+                    bulk_transfer(impaired(c.clone()), sizes.impaired_bytes, IMPAIRED_MSG, None)
                 });
                 row.w5_relay = attempt(n, "W5 via relay", || {
                     bulk_transfer(c, sizes.impaired_bytes, IMPAIRED_MSG, Some(()))
                 });
+                // The workload that used to lock up for good: a fixed 100 MB/s through the same
+                // impairment (flow control keeps it moving; the fixed rate is kept).
+                let mut fixed = fast();
+                fixed.set_i32(ConfigKey::SendRateMin, 100_000_000).unwrap();
+                fixed.set_i32(ConfigKey::SendRateMax, 100_000_000).unwrap();
+                if let Some(v) = attempt(n, "W5 fixed 100 MB/s", || {
+                    bulk_transfer(impaired(fixed), sizes.impaired_bytes, IMPAIRED_MSG, None)
+                }) {
+                    n.push(format!(
+                        "W5 at a fixed 100 MB/s (SendRateMin = SendRateMax): {v:.1} MB/s"
+                    ));
+                }
             }
+            "w7" => {
+                row.w7 = best_rate(n, "W7", || {
+                    bulk_transfer(Config::new(), sizes.bulk_bytes, BULK_MSG, None)
+                })
+            }
+            "w8" => row.w8 = attempt(n, "W8", || (lane_latency(false), lane_latency(true))),
             "w6" => row.w6 = attempt(n, "W6", || memory(sizes.connections)),
             _ => {}
         }
     }
     row
+}
+
+/// `c` with W5's impairment on the client's sends (loss and lag; the server's sends get the
+/// same through its own `Sockets`, which share the global config).
+fn impaired(mut c: Config) -> Config {
+    c.set_f32(ConfigKey::FakePacketLossSend, LOSS_PCT as f32).unwrap();
+    c.set_i32(ConfigKey::FakePacketLagSend, LAG_MS as i32).unwrap();
+    c
+}
+
+/// W8: lane 0 (priority 0) carries 200 B unreliable messages at 60 Hz for 3 s, each with its
+/// send time; with `bulk`, lane 1 (priority 1) carries 64 KiB reliable messages as fast as the
+/// default config goes meanwhile. One-way latency of lane 0 (client and server share this
+/// process's clock).
+fn lane_latency(bulk: bool) -> Latency {
+    let (p, _) = pair(Config::new(), Config::new(), None);
+    p.client.configure_lanes(p.c, &[0, 1], &[1, 1]).unwrap();
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let (server, s, stop) = (p.server.clone(), p.s, stop.clone());
+        std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                for m in server.receive_timeout(s, 256, Duration::from_millis(20)).unwrap() {
+                    if m.lane == 0 {
+                        let sent = epoch + Duration::from_micros(seq_of(m.data()));
+                        lat.push(m.received_at.saturating_duration_since(sent).as_secs_f64() * 1e6);
+                    }
+                }
+            }
+            lat
+        })
+    };
+    let bulk_thread = bulk.then(|| {
+        let (client, c, stop) = (p.client.clone(), p.c, stop.clone());
+        std::thread::spawn(move || {
+            let m = vec![0x5au8; IMPAIRED_MSG];
+            while !stop.load(Ordering::Relaxed) {
+                match client.send_on_lane(c, 1, &m, SendFlags::RELIABLE) {
+                    Ok(_) => {}
+                    Err(SendError::LimitExceeded) => std::thread::sleep(Duration::from_micros(200)),
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        })
+    });
+    let start = Instant::now();
+    let mut tick = 0u32;
+    while start.elapsed() < Duration::from_secs(3) {
+        let at = start + Duration::from_micros(16_667) * tick;
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut m = [0u8; 200];
+        m[..8].copy_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
+        p.client.send_on_lane(p.c, 0, &m, SendFlags::UNRELIABLE_NO_NAGLE).unwrap();
+        tick += 1;
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = bulk_thread {
+        t.join().unwrap();
+    }
+    let lat = receiver.join().unwrap();
+    assert!(lat.len() > 150, "only {} of 180 lane-0 messages arrived", lat.len());
+    percentiles(lat)
 }
 
 /// W1 / W2: the client sends 64 B messages as fast as the API takes them for `dur`; the

@@ -9,6 +9,11 @@
 //! | W4 | 64 B reliable ping-pong, 10k round trips | p50 / p99 µs |
 //! | W5 | 16 MiB in 64 KiB reliable messages, 5 % loss + 10 ms lag each way | MB/s |
 //! | W6 | 1000 connections to one listener | heap KiB per connection end |
+//! | W7 | 256 MiB in 512 KiB reliable messages, default config (no tuning) | MB/s |
+//! | W8 | 200 B unreliable at 60 Hz on a high-priority lane, alone and while W7-style bulk runs on another lane | one-way p50 / p99 µs |
+//!
+//! W5 runs Lanewire with its default config (congestion control on, only the impairment set);
+//! W7 and W8 are Lanewire-only rows (no peer has lanes, and the peers' defaults are their own).
 //!
 //! Peers: ENet (`rusty_enet`), QUIC (`quinn`: datagrams for unreliable, one stream for
 //! reliable, with TLS 1.3), and plain UDP `send_to` / `recv_from` as the floor. Every library
@@ -166,6 +171,10 @@ pub struct Row {
     pub w5: Option<f64>,
     pub w5_relay: Option<f64>,
     pub w6: Option<f64>,
+    /// Lanewire only: default-config bulk MB/s.
+    pub w7: Option<f64>,
+    /// Lanewire only: the 60 Hz lane's one-way latency, idle and under bulk.
+    pub w8: Option<(Latency, Latency)>,
     pub notes: Vec<String>,
 }
 
@@ -221,7 +230,7 @@ fn main() {
         RUNS.store(n.parse().expect("--runs=N"), Ordering::Relaxed);
     }
     let libs = ["lanewire", "enet", "quinn", "udp"];
-    let works = ["w1", "w2", "w3", "w4", "w5", "w6"];
+    let works = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"];
     let pick_libs: Vec<&str> =
         libs.iter().copied().filter(|l| args.iter().any(|a| a == l)).collect();
     let pick_works: Vec<&str> =
@@ -309,6 +318,20 @@ fn table(rows: &[(&str, Row)], sizes: Sizes) -> String {
          are Lanewire / peer too (below 1 = Lanewire lower latency / less memory). W5 ratios use \
          Lanewire through the same relay as the peers."
     );
+    if let Some(r) = lw
+        && (r.w7.is_some() || r.w8.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "\n| Lanewire only | W7 default-config bulk MB/s | W8 60 Hz lane one-way p50 / p99 µs: idle / under bulk |"
+        );
+        let _ = writeln!(out, "| --- | --- | --- |");
+        let w7 = f(r.w7, &|v| format!("{v:.0}"));
+        let w8 = r.w8.map_or("-".into(), |(idle, busy)| {
+            format!("{:.0} / {:.0} / {:.0} / {:.0}", idle.p50, idle.p99, busy.p50, busy.p99)
+        });
+        let _ = writeln!(out, "| lanewire | {w7} | {w8} |");
+    }
     for (lib, r) in rows {
         for n in &r.notes {
             let _ = writeln!(out, "- {lib}: {n}");

@@ -549,6 +549,7 @@ impl Sockets {
             return Err(P2pError::AlreadyListening(virtual_port));
         }
         st.ep.set_transport_encrypted(local, true);
+        st.ep.set_transport_max_datagram(local, Some(lanewire_core::DATA_CHANNEL_DATAGRAM));
         let h = st
             .ep
             .create_listen_socket(local, config.clone())
@@ -618,6 +619,7 @@ impl Sockets {
             let now = st.now();
             let local = local_of_port(local_port);
             st.ep.set_transport_encrypted(local, true);
+            st.ep.set_transport_max_datagram(local, Some(lanewire_core::DATA_CHANNEL_DATAGRAM));
             let symmetric = matches!(
                 resolve(&[&config], &st, ConfigKey::SymmetricConnect),
                 ConfigValue::Int32(v) if v != 0

@@ -15,10 +15,12 @@
 //!
 //! What BBR v1 lacks, and a game transport needs (in the manner of BBR v2):
 //!
-//! - **A loss band.** Random loss below [`LOSS_BAND_PERCENT`] of a round's packets is not a
-//!   signal: Wi-Fi and mobile links lose packets without congestion. Above it, the bandwidth
-//!   the model may use (`bw_lo`) drops to what the last round delivered, and at least by 30 %
-//!   of what it was, until the next probe; the bandwidth filter forgets samples above it.
+//! - **A loss band.** Loss is congestion only when a round lost more than [`LOSS_BAND_PERCENT`]
+//!   of its packets while it queued (a bottleneck's full buffer drops at its tail), or more than
+//!   a fifth whatever the RTT did. Random loss (Wi-Fi, mobile links) of several percent is not a
+//!   signal. On congestion the bandwidth the model may use (`bw_lo`) drops to what the last
+//!   round delivered, and at least by 30 % of what it was, until the next probe; the bandwidth
+//!   filter forgets samples above it.
 //! - **A delay-trend guard.** A queue that stays (the lowest RTT of two whole rounds above the
 //!   minimum by an eighth, at least 3 ms) while the model thinks it sends no faster than the
 //!   path means the model is stale (the capacity fell, or a clump of acks inflated a sample):
@@ -49,8 +51,13 @@ const DRAIN_GAIN: u64 = 36;
 const CWND_GAIN: u64 = 200;
 /// ProbeBW's pacing gains, in percent, one phase per minimum RTT.
 const PROBE_GAINS: [u64; 8] = [125, 75, 100, 100, 100, 100, 100, 100];
-/// Random loss up to this share of a round's packets is not taken as congestion.
-pub(crate) const LOSS_BAND_PERCENT: u64 = 5;
+/// Loss above this share of a round's packets is congestion when the round also queued (its
+/// highest RTT a quarter above the minimum): a full bottleneck queue drops at its tail. Below
+/// it, or without a queue, loss is random (Wi-Fi, mobile) and not a signal.
+pub(crate) const LOSS_BAND_PERCENT: u64 = 3;
+/// Loss above this share of a round's packets is congestion whatever the RTT (a bottleneck
+/// whose buffer is too small to show a queue).
+const HEAVY_LOSS_PERCENT: u64 = 20;
 /// Initial window, in packets.
 const INITIAL_PACKETS: u64 = 10;
 /// Smallest window, in packets.
@@ -112,6 +119,7 @@ pub struct Bbr {
     round_lost: u64,
     round_delivered_start: u64,
     round_min_rtt: Option<Duration>,
+    round_max_rtt: Option<Duration>,
     /// Delay-trend guard: consecutive rounds with a standing queue, drains that did not
     /// remove it, and whether it rests (the queue is another flow's).
     standing_rounds: u32,
@@ -149,6 +157,7 @@ impl Bbr {
             round_lost: 0,
             round_delivered_start: 0,
             round_min_rtt: None,
+            round_max_rtt: None,
             standing_rounds: 0,
             futile_drains: 0,
             guard_resting: false,
@@ -216,8 +225,13 @@ impl Bbr {
     fn end_round(&mut self, now: Instant) {
         let delivered = self.delivered - self.round_delivered_start;
         let lost = self.round_lost;
+        let queued = match (self.round_max_rtt, self.min_rtt) {
+            (Some(max), Some(min)) => max > min + min / 4 + Duration::from_millis(1),
+            _ => false,
+        };
+        let over = |pct: u64| lost.saturating_mul(100) > (delivered + lost).saturating_mul(pct);
         let congested = lost > 2 * self.mss
-            && lost.saturating_mul(100) > (delivered + lost).saturating_mul(LOSS_BAND_PERCENT);
+            && (over(HEAVY_LOSS_PERCENT) || (queued && over(LOSS_BAND_PERCENT)));
         if congested {
             self.filled_pipe = true;
             let cap = self.bw_latest.max(self.bw().saturating_mul(7) / 10);
@@ -250,6 +264,7 @@ impl Bbr {
         self.round_lost = 0;
         self.round_delivered_start = self.delivered;
         self.round_min_rtt = None;
+        self.round_max_rtt = None;
         self.round += 1;
         if self.round_busy {
             self.busy_round += 1;
@@ -370,6 +385,7 @@ impl CongestionController for Bbr {
                 self.min_rtt_stamp = now;
             }
             self.round_min_rtt = Some(self.round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.round_max_rtt = Some(self.round_max_rtt.map_or(rtt, |m| m.max(rtt)));
         }
         if let Some(rs) = ack.rate {
             if rs.prior_delivered >= self.next_round_delivered {
