@@ -20,6 +20,9 @@ use crate::server::Server;
 /// The environment variable the secret is read from by default.
 pub const SECRET_ENV: &str = "LANEWIRE_SIGNALING_SECRET";
 
+/// The environment variable `--redis-url` is read from.
+pub const REDIS_URL_ENV: &str = "LANEWIRE_SIGNALING_REDIS_URL";
+
 /// The address the server listens on when `--bind` is not given.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 
@@ -63,7 +66,7 @@ TOKEN OPTIONS:
 #[derive(Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a token.
     Token {
         /// Secret to sign with.
@@ -204,6 +207,7 @@ fn parse_serve<I: Iterator<Item = String>>(
     let mut limits = Limits::default();
     let mut log = env("RUST_LOG").unwrap_or_else(|| "info".into());
     let mut log_json = false;
+    let mut redis_url = env(REDIS_URL_ENV);
     while let Some(f) = flag {
         match f.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
@@ -222,6 +226,7 @@ fn parse_serve<I: Iterator<Item = String>>(
             "--ping-interval" => limits.ping_interval = args.secs(&f)?,
             "--idle-timeout" => limits.idle_timeout = args.secs(&f)?,
             "--log" => log = args.value(&f)?,
+            "--redis-url" => redis_url = Some(args.value(&f)?),
             "--log-format" => {
                 log_json = match args.value(&f)?.as_str() {
                     "text" => false,
@@ -249,8 +254,18 @@ fn parse_serve<I: Iterator<Item = String>>(
             }
         }
     };
-    let config = Config { bind, auth, static_dir, limits };
-    Ok(Command::Serve(ServeArgs { config, log, log_json }))
+    let mut config = Config::new(bind, auth);
+    config.static_dir = static_dir;
+    config.limits = limits;
+    #[cfg(feature = "redis")]
+    {
+        config.cluster = redis_url.map(crate::ClusterConfig::new);
+    }
+    #[cfg(not(feature = "redis"))]
+    if redis_url.is_some() {
+        return Err(usage_err("--redis-url needs a server built with the `redis` feature"));
+    }
+    Ok(Command::Serve(Box::new(ServeArgs { config, log, log_json })))
 }
 
 fn parse_token<I: Iterator<Item = String>>(
@@ -303,7 +318,7 @@ pub fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve(args)) => serve(args),
+        Ok(Command::Serve(args)) => serve(*args),
     }
 }
 

@@ -44,12 +44,23 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Per-client and global limits.
     pub limits: Limits,
+    /// Join other instances through Redis (feature `redis`). `None`: a single process that
+    /// holds its registry in memory and never talks to Redis.
+    #[cfg(feature = "redis")]
+    pub cluster: Option<crate::ClusterConfig>,
 }
 
 impl Config {
     /// A configuration with default [`Limits`] and no static files.
     pub fn new(bind: SocketAddr, auth: Auth) -> Self {
-        Self { bind, auth, static_dir: None, limits: Limits::default() }
+        Self {
+            bind,
+            auth,
+            static_dir: None,
+            limits: Limits::default(),
+            #[cfg(feature = "redis")]
+            cluster: None,
+        }
     }
 }
 
@@ -151,6 +162,10 @@ impl Config {
                 "the token secret must be at least {MIN_SECRET_LEN} bytes (got {})",
                 secret.len()
             ));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
         }
         let l = &self.limits;
         // A `registered` reply with the longest identity is about 250 bytes; 1 KiB leaves room

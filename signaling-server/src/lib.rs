@@ -40,6 +40,8 @@ pub mod token;
 
 #[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "redis")]
+mod cluster;
 #[cfg(feature = "server")]
 mod config;
 #[cfg(feature = "server")]
@@ -55,6 +57,8 @@ mod server;
 #[cfg(feature = "server")]
 mod session;
 
+#[cfg(feature = "redis")]
+pub use cluster::ClusterConfig;
 #[cfg(feature = "server")]
 pub use config::{Auth, Config, Limits, MIN_SECRET_LEN};
 #[cfg(feature = "server")]

@@ -31,6 +31,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
     pub(crate) next_session: AtomicU64,
+    /// Membership of the cluster, with `--redis-url`.
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
 }
 
 impl Shared {
@@ -91,6 +94,11 @@ impl Server {
                 Some(root)
             }
         };
+        #[cfg(feature = "redis")]
+        let cluster = match config.cluster.clone() {
+            None => None,
+            Some(c) => Some(crate::cluster::Cluster::new(c).map_err(ServerError::InvalidConfig)?),
+        };
         let listener =
             TcpListener::bind(config.bind).await.map_err(|e| ServerError::Bind(config.bind, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.bind, e))?;
@@ -112,9 +120,24 @@ impl Server {
             registry: Registry::default(),
             metrics: Metrics::default(),
             next_session: AtomicU64::new(1),
+            #[cfg(feature = "redis")]
+            cluster,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
+        #[cfg(feature = "redis")]
+        let supervisor = crate::cluster::spawn(Arc::clone(&shared), shutdown_rx.clone());
+        let accept = accept_loop(listener, Arc::clone(&shared), shutdown_rx);
+        let task = tokio::spawn(async move {
+            accept.await;
+            // The cluster supervisor stops on the same signal; wait for it after the sessions
+            // (which withdraw their registrations through it) are gone.
+            #[cfg(feature = "redis")]
+            if let Some(supervisor) = supervisor
+                && let Err(e) = supervisor.await
+            {
+                error!(error = %e, "cluster supervisor failed");
+            }
+        });
         Ok(RunningServer { local_addr, shutdown: shutdown_tx, task, shared })
     }
 }
@@ -149,6 +172,12 @@ impl RunningServer {
     /// The address the server listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// This instance's id in the cluster (`None` without [`Config::cluster`]).
+    #[cfg(feature = "redis")]
+    pub fn instance_id(&self) -> Option<&str> {
+        self.shared.cluster.as_ref().map(crate::cluster::Cluster::instance)
     }
 
     /// The server's counters now.
