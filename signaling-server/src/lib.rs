@@ -47,6 +47,8 @@ mod config;
 #[cfg(feature = "server")]
 mod http;
 #[cfg(feature = "server")]
+mod iplimit;
+#[cfg(feature = "server")]
 mod metrics;
 #[cfg(feature = "server")]
 mod rate;
@@ -60,7 +62,7 @@ mod session;
 #[cfg(feature = "redis")]
 pub use cluster::ClusterConfig;
 #[cfg(feature = "server")]
-pub use config::{Auth, Config, Limits, MIN_SECRET_LEN};
+pub use config::{Auth, Config, Limits, MIN_SECRET_LEN, TurnConfig};
 #[cfg(feature = "server")]
 pub use metrics::MetricsSnapshot;
 #[cfg(feature = "server")]

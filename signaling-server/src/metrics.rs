@@ -16,6 +16,7 @@ pub(crate) struct Metrics {
     pub(crate) messages_received_total: AtomicU64,
     pub(crate) messages_relayed_total: AtomicU64,
     pub(crate) http_requests_total: AtomicU64,
+    pub(crate) ip_limit_rejections_total: AtomicU64,
     /// 1 while connected to Redis (cluster mode only).
     pub(crate) redis_connected: AtomicU64,
     pub(crate) redis_connects_total: AtomicU64,
@@ -47,6 +48,9 @@ pub struct MetricsSnapshot {
     /// Plain HTTP responses sent (healthz, metrics, static files, and errors such as 404, or
     /// 400 for a broken WebSocket upgrade).
     pub http_requests_total: u64,
+    /// TCP connections refused at accept because their address had
+    /// `Limits::max_connections_per_ip` open already.
+    pub ip_limit_rejections_total: u64,
     /// 1 while connected to Redis, else 0 (always 0 without `--redis-url`).
     pub redis_connected: u64,
     /// Successful (re)connections to Redis.
@@ -103,6 +107,7 @@ impl Metrics {
             messages_received_total: self.messages_received_total.load(Relaxed),
             messages_relayed_total: self.messages_relayed_total.load(Relaxed),
             http_requests_total: self.http_requests_total.load(Relaxed),
+            ip_limit_rejections_total: self.ip_limit_rejections_total.load(Relaxed),
             redis_connected: self.redis_connected.load(Relaxed),
             redis_connects_total: self.redis_connects_total.load(Relaxed),
             redis_errors_total: self.redis_errors_total.load(Relaxed),
@@ -168,6 +173,12 @@ impl MetricsSnapshot {
             "counter",
             "Plain HTTP responses sent.",
             self.http_requests_total,
+        );
+        metric(
+            "ip_limit_rejections_total",
+            "counter",
+            "Connections refused at accept by the per-IP cap.",
+            self.ip_limit_rejections_total,
         );
         metric("redis_connected", "gauge", "1 while connected to Redis.", self.redis_connected);
         metric(
