@@ -9,7 +9,8 @@
 //!   available.
 //! - The server ([`Server`], [`Config`], [`Limits`]; feature `server`, on by default): a tokio
 //!   WebSocket server with per-client limits, `/healthz`, `/metrics`, optional static files, and
-//!   the `lanewire-signaling` binary.
+//!   the `lanewire-signaling` binary; [`turn`] mints the time-limited TURN credentials it hands
+//!   out; with feature `redis`, instances join through Redis ([`ClusterConfig`]).
 //!
 //! Without the `server` feature the crate depends only on serde, serde_json, hmac, sha2 and
 //! data-encoding, and builds for `wasm32-unknown-unknown`.
@@ -58,6 +59,8 @@ mod registry;
 mod server;
 #[cfg(feature = "server")]
 mod session;
+#[cfg(feature = "server")]
+pub mod turn;
 
 #[cfg(feature = "redis")]
 pub use cluster::ClusterConfig;

@@ -394,8 +394,16 @@ impl Session {
         info!(session = self.id, peer = %self.peer, %identity, "registered");
         self.identity = Some(identity.clone());
         let max_frame_bytes = shared.config.limits.max_frame_bytes as u64;
-        let msg =
-            ServerMessage::Registered { identity, protocol: PROTOCOL_VERSION, max_frame_bytes };
+        let ice_servers = match &shared.config.turn {
+            Some(turn) => vec![crate::turn::mint(turn, &identity, unix_now())],
+            None => Vec::new(),
+        };
+        let msg = ServerMessage::Registered {
+            identity,
+            protocol: PROTOCOL_VERSION,
+            max_frame_bytes,
+            ice_servers,
+        };
         self.send(ws, Message::text(msg.to_json())).await
     }
 
