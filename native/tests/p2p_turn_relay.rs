@@ -58,6 +58,35 @@ fn relay_only_through_coturn() {
     assert_eq!(alice.connection_info(c).unwrap().state, ConnectionState::Connected);
 }
 
+/// The signaling server mints the credentials (`--turn-secret`, coturn `use-auth-secret`): the
+/// peers configure no TURN server at all, only relay-only ICE, and still connect through coturn.
+#[test]
+fn relay_with_credentials_minted_by_the_signaling_server() {
+    const SECRET: &str = "turn-rest-secret-0123456789";
+    let Some(turn) = Coturn::start_with_secret(SECRET) else { return };
+    let turn_url = format!("turn:{}", turn.server());
+    let server = SignalingServer::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        &["--turn-secret", SECRET, "--turn-url", &turn_url, "--turn-ttl", "600"],
+    );
+    let url = server.url();
+    let alice = peer(&url, "str:alice");
+    let bob = peer(&url, "str:bob");
+    let relay_only = || {
+        let mut c = Config::new();
+        c.set_i32(ConfigKey::P2PTransportIceEnable, 1).unwrap();
+        c
+    };
+    bob.listen_p2p(5, relay_only()).unwrap();
+    let (c, s) = connect_p2p(&bob, &alice, "str:bob", 5, relay_only());
+    for (side, conn) in [(&alice, c), (&bob, s)] {
+        let p2p = side.p2p_connection_info(conn).unwrap();
+        assert!(p2p.relayed, "{p2p:?}");
+    }
+    alice.send(c, b"through the minted relay", SendFlags::RELIABLE_NO_NAGLE).unwrap();
+    assert_eq!(bob.receive_timeout(s, 1, WAIT).unwrap()[0].data(), b"through the minted relay");
+}
+
 #[test]
 fn wrong_turn_password_fails_cleanly() {
     let Some(turn) = Coturn::start() else { return };

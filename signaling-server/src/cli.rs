@@ -1,6 +1,7 @@
 //! The `lanewire-signaling` command line: `serve` (the default) runs the server, `token` mints a
-//! development token. Hand-rolled parsing keeps clap (and its proc-macros) out of the build;
-//! every flag takes `--flag value` or `--flag=value`.
+//! development token. Parsed with clap; every `serve` flag can also come from an environment
+//! variable `LANEWIRE_SIGNALING_<FLAG>` (listed by `--help`), the flag winning over the
+//! variable. Each flag takes `--flag value` or `--flag=value`.
 
 use std::fmt;
 use std::io::Write as _;
@@ -10,60 +11,172 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::{error, warn};
 use tracing_subscriber::filter::Targets;
 
-use crate::config::{Auth, Config, Limits, MIN_SECRET_LEN};
+use crate::config::{Auth, Config, Limits, MIN_SECRET_LEN, TurnConfig};
 use crate::protocol::Identity;
 use crate::server::Server;
 
 /// The environment variable the secret is read from by default.
 pub const SECRET_ENV: &str = "LANEWIRE_SIGNALING_SECRET";
 
+/// The environment variable `--redis-url` is read from.
+pub const REDIS_URL_ENV: &str = "LANEWIRE_SIGNALING_REDIS_URL";
+
+/// The environment variable `--turn-secret` is read from.
+pub const TURN_SECRET_ENV: &str = "LANEWIRE_SIGNALING_TURN_SECRET";
+
 /// The address the server listens on when `--bind` is not given.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 
-const USAGE: &str = "\
-lanewire-signaling: WebRTC signaling server for Lanewire
+#[derive(Parser, Debug)]
+#[command(
+    name = "lanewire-signaling",
+    version,
+    about = "WebRTC signaling server for Lanewire",
+    long_about = "WebRTC signaling server for Lanewire.\n\n\
+        Runs the server (`serve`, the default) or mints a development token (`token`). Every \
+        serve option can also be set through the environment variable shown with it; a flag \
+        on the command line wins. The first stdout line is `listening on ADDR`; logs go to \
+        stderr.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    serve: ServeOpts,
+}
 
-USAGE:
-    lanewire-signaling [serve] [OPTIONS]
-    lanewire-signaling token --identity ID [--ttl SECS] [--secret S | --secret-env VAR]
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Box<ServeOpts>),
+    /// Print a token for an identity, signed with the secret.
+    Token(TokenOpts),
+}
 
-SERVE OPTIONS:
-    --bind ADDR                  listen address [default: 127.0.0.1:8787]; port 0 picks one.
-                                 The first stdout line is `listening on ADDR`.
-    --secret S                   token secret (visible in `ps`: prefer the environment)
-    --secret-env VAR             read the secret from environment variable VAR
-                                 [default: LANEWIRE_SIGNALING_SECRET]
-    --dev-insecure               accept any identity without a token (local demos ONLY)
-    --static DIR                 serve the files of DIR over HTTP GET
-    --max-clients N              [default: 10000]
-    --max-frame-bytes N          [default: 65536]
-    --rate N                     messages/s per client, sustained [default: 50]
-    --burst N                    messages per client in a burst [default: 200]
-    --max-queued-bytes N         relayed bytes waiting per client [default: 262144]
-    --registration-timeout SECS  [default: 5]
-    --ping-interval SECS         [default: 20]
-    --idle-timeout SECS          [default: 60]
-    --log FILTER                 e.g. `info`, `debug`, `lanewire_signaling=debug`
-                                 [default: $RUST_LOG, else info]
-    --log-format text|json       log format on stderr [default: text]
+#[derive(Args, Debug, Clone)]
+struct SecretOpts {
+    /// Token secret. Visible in `ps`: prefer the environment (--secret-env).
+    #[arg(long, value_name = "S", conflicts_with = "secret_env")]
+    secret: Option<String>,
+    /// Read the token secret from environment variable VAR [default: LANEWIRE_SIGNALING_SECRET].
+    #[arg(long, value_name = "VAR")]
+    secret_env: Option<String>,
+}
 
-TOKEN OPTIONS:
-    --identity ID                identity to sign, like str:alice
-    --ttl SECS                   lifetime [default: 3600]
-    --secret S / --secret-env VAR  as above
+#[derive(Args, Debug)]
+struct ServeOpts {
+    /// Listen address; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", env = "LANEWIRE_SIGNALING_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    #[command(flatten)]
+    secret: SecretOpts,
+    /// Accept any identity without a token (local demos ONLY).
+    #[arg(long, env = "LANEWIRE_SIGNALING_DEV_INSECURE", conflicts_with_all = ["secret", "secret_env"])]
+    dev_insecure: bool,
+    /// Serve the files of DIR over HTTP GET.
+    #[arg(long = "static", value_name = "DIR", env = "LANEWIRE_SIGNALING_STATIC")]
+    static_dir: Option<PathBuf>,
+    /// WebSocket clients at once.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_MAX_CLIENTS", default_value_t = Limits::default().max_clients)]
+    max_clients: usize,
+    /// TCP connections at once from one IP address (IPv6: one /64); more get 429 at accept.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Count loopback connections against --max-connections-per-ip too (by default they are
+    /// exempt: a reverse proxy on the same host connects from loopback for every client).
+    #[arg(long, env = "LANEWIRE_SIGNALING_CAP_LOOPBACK")]
+    cap_loopback: bool,
+    /// Largest frame a client may send, in bytes.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_MAX_FRAME_BYTES", default_value_t = Limits::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Messages/s per client, sustained.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_RATE", default_value_t = Limits::default().rate_per_sec)]
+    rate: u32,
+    /// Messages per client in a burst.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_BURST", default_value_t = Limits::default().rate_burst)]
+    burst: u32,
+    /// Relayed bytes waiting per client.
+    #[arg(long, value_name = "N", env = "LANEWIRE_SIGNALING_MAX_QUEUED_BYTES", default_value_t = Limits::default().max_queued_bytes)]
+    max_queued_bytes: usize,
+    /// Seconds from connecting to a successful register.
+    #[arg(long, value_name = "SECS", env = "LANEWIRE_SIGNALING_REGISTRATION_TIMEOUT", default_value_t = Limits::default().registration_timeout.as_secs())]
+    registration_timeout: u64,
+    /// Seconds between the server's pings.
+    #[arg(long, value_name = "SECS", env = "LANEWIRE_SIGNALING_PING_INTERVAL", default_value_t = Limits::default().ping_interval.as_secs())]
+    ping_interval: u64,
+    /// Seconds without anything received before a client is dropped.
+    #[arg(long, value_name = "SECS", env = "LANEWIRE_SIGNALING_IDLE_TIMEOUT", default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// Join the instances on this Redis (scale-out), like redis://10.0.0.5:6379/0.
+    #[arg(long, value_name = "URL", env = REDIS_URL_ENV, hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Prefix of the Redis keys and channels, to share one Redis between deployments.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        env = "LANEWIRE_SIGNALING_REDIS_PREFIX",
+        default_value = "lw:",
+        requires = "redis_url"
+    )]
+    redis_prefix: String,
+    /// Secret shared with the TURN server (coturn `static-auth-secret`): every registered
+    /// client gets time-limited TURN credentials.
+    #[arg(long, value_name = "S", env = TURN_SECRET_ENV, hide_env_values = true, requires = "turn_url")]
+    turn_secret: Option<String>,
+    /// TURN server URL handed to clients with the credentials, like
+    /// turn:turn.example.com:3478 (repeatable; comma-separated in the environment).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LANEWIRE_SIGNALING_TURN_URL",
+        value_delimiter = ',',
+        requires = "turn_secret"
+    )]
+    turn_url: Vec<String>,
+    /// Lifetime of the TURN credentials, in seconds.
+    #[arg(long, value_name = "SECS", env = "LANEWIRE_SIGNALING_TURN_TTL", default_value_t = TurnConfig::DEFAULT_TTL.as_secs())]
+    turn_ttl: u64,
+    /// Log filter, like `info`, `debug`, `lanewire_signaling=debug` [default: $RUST_LOG, else info].
+    #[arg(long, value_name = "FILTER", env = "LANEWIRE_SIGNALING_LOG")]
+    log: Option<String>,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        env = "LANEWIRE_SIGNALING_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
 
-    -h, --help                   this text
-    -V, --version                the version
-";
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct TokenOpts {
+    /// Identity to sign, like str:alice.
+    #[arg(long, value_name = "ID")]
+    identity: Identity,
+    /// Lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    ttl: u64,
+    #[command(flatten)]
+    secret: SecretOpts,
+}
 
 /// A parsed command line.
 #[derive(Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a token.
     Token {
         /// Secret to sign with.
@@ -73,10 +186,8 @@ pub enum Command {
         /// Lifetime.
         ttl: Duration,
     },
-    /// Print the usage.
-    Help,
-    /// Print the version.
-    Version,
+    /// Print this text (the help or the version) on stdout and exit successfully.
+    Print(String),
 }
 
 /// What `serve` needs beyond the [`Config`].
@@ -90,7 +201,7 @@ pub struct ServeArgs {
     pub log_json: bool,
 }
 
-/// A command-line error, printed with the usage hint.
+/// A command-line error, printed as is (clap's message with a usage hint, or ours).
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
@@ -106,61 +217,17 @@ fn usage_err(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
-/// Splits `--flag=value` and fetches `--flag value`.
-struct Args<I: Iterator<Item = String>> {
-    inner: I,
-    pending_value: Option<String>,
-}
-
-impl<I: Iterator<Item = String>> Args<I> {
-    fn next_flag(&mut self) -> Result<Option<String>, UsageError> {
-        if let Some(v) = self.pending_value.take() {
-            return Err(usage_err(format!("unexpected value `{v}`")));
-        }
-        let Some(arg) = self.inner.next() else { return Ok(None) };
-        if let Some((flag, value)) = arg.split_once('=').filter(|_| arg.starts_with("--")) {
-            self.pending_value = Some(value.to_owned());
-            return Ok(Some(flag.to_owned()));
-        }
-        Ok(Some(arg))
-    }
-
-    fn value(&mut self, flag: &str) -> Result<String, UsageError> {
-        self.pending_value
-            .take()
-            .or_else(|| self.inner.next())
-            .ok_or_else(|| usage_err(format!("{flag} needs a value")))
-    }
-
-    fn parsed<T: FromStr>(&mut self, flag: &str) -> Result<T, UsageError>
-    where
-        T::Err: fmt::Display,
-    {
-        let v = self.value(flag)?;
-        v.parse().map_err(|e| usage_err(format!("{flag} {v}: {e}")))
-    }
-
-    fn secs(&mut self, flag: &str) -> Result<Duration, UsageError> {
-        Ok(Duration::from_secs(self.parsed::<u64>(flag)?))
-    }
-}
-
-enum SecretSource {
-    Literal(String),
-    Env(String),
-}
-
 /// Resolves the secret: `--secret`, else `--secret-env VAR`, else [`SECRET_ENV`].
 fn read_secret(
-    source: Option<SecretSource>,
+    opts: SecretOpts,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Vec<u8>>, UsageError> {
-    let secret = match source {
-        Some(SecretSource::Literal(s)) => Some(s),
-        Some(SecretSource::Env(var)) => Some(
+    let secret = match (opts.secret, opts.secret_env) {
+        (Some(s), _) => Some(s),
+        (None, Some(var)) => Some(
             env(&var).ok_or_else(|| usage_err(format!("environment variable {var} is not set")))?,
         ),
-        None => env(SECRET_ENV),
+        (None, None) => env(SECRET_ENV),
     };
     match secret {
         Some(s) if s.len() < MIN_SECRET_LEN => Err(usage_err(format!(
@@ -172,74 +239,50 @@ fn read_secret(
     }
 }
 
-/// Parses the arguments after the program name. `env` looks up environment variables (a
-/// parameter so tests need not touch the process environment).
+/// Parses the arguments after the program name. `env` looks up the secret's environment
+/// variables (`--secret-env`, [`SECRET_ENV`]) and `RUST_LOG`; the `LANEWIRE_SIGNALING_*`
+/// variables of the other flags are read by clap from the process environment.
 pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, UsageError> {
-    let mut args = Args { inner: args.into_iter(), pending_value: None };
-    let mut first = args.next_flag()?;
-    let token_mode = match first.as_deref() {
-        Some("token") => true,
-        Some("serve") => false,
-        _ => {
-            // No subcommand: `serve`, and the first word is already a flag.
-            return parse_serve(first, args, env);
+    let argv = std::iter::once("lanewire-signaling".to_owned()).chain(args);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    Ok(Command::Print(e.render().to_string()))
+                }
+                _ => Err(usage_err(e.render().to_string().trim_end())),
+            };
         }
     };
-    first = args.next_flag()?;
-    if token_mode { parse_token(first, args, env) } else { parse_serve(first, args, env) }
+    match cli.command {
+        None => serve_command(cli.serve, env),
+        Some(Sub::Serve(opts)) => serve_command(*opts, env),
+        Some(Sub::Token(opts)) => {
+            let secret = read_secret(opts.secret, env)?.ok_or_else(|| {
+                usage_err(format!("no secret: pass --secret-env VAR or set {SECRET_ENV}"))
+            })?;
+            Ok(Command::Token {
+                secret,
+                identity: opts.identity,
+                ttl: Duration::from_secs(opts.ttl),
+            })
+        }
+    }
 }
 
-fn parse_serve<I: Iterator<Item = String>>(
-    mut flag: Option<String>,
-    mut args: Args<I>,
+fn serve_command(
+    o: ServeOpts,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, UsageError> {
-    let mut bind: SocketAddr = DEFAULT_BIND.parse().map_err(|_| usage_err("bad default"))?;
-    let mut secret = None;
-    let mut dev_insecure = false;
-    let mut static_dir = None;
-    let mut limits = Limits::default();
-    let mut log = env("RUST_LOG").unwrap_or_else(|| "info".into());
-    let mut log_json = false;
-    while let Some(f) = flag {
-        match f.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "--bind" => bind = args.parsed(&f)?,
-            "--secret" => secret = Some(SecretSource::Literal(args.value(&f)?)),
-            "--secret-env" => secret = Some(SecretSource::Env(args.value(&f)?)),
-            "--dev-insecure" => dev_insecure = true,
-            "--static" => static_dir = Some(PathBuf::from(args.value(&f)?)),
-            "--max-clients" => limits.max_clients = args.parsed(&f)?,
-            "--max-frame-bytes" => limits.max_frame_bytes = args.parsed(&f)?,
-            "--rate" => limits.rate_per_sec = args.parsed(&f)?,
-            "--burst" => limits.rate_burst = args.parsed(&f)?,
-            "--max-queued-bytes" => limits.max_queued_bytes = args.parsed(&f)?,
-            "--registration-timeout" => limits.registration_timeout = args.secs(&f)?,
-            "--ping-interval" => limits.ping_interval = args.secs(&f)?,
-            "--idle-timeout" => limits.idle_timeout = args.secs(&f)?,
-            "--log" => log = args.value(&f)?,
-            "--log-format" => {
-                log_json = match args.value(&f)?.as_str() {
-                    "text" => false,
-                    "json" => true,
-                    other => return Err(usage_err(format!("--log-format {other}: text or json"))),
-                }
-            }
-            other => return Err(usage_err(format!("unknown option `{other}`"))),
-        }
-        flag = args.next_flag()?;
-    }
-    let auth = if dev_insecure {
-        if secret.is_some() {
-            return Err(usage_err("--dev-insecure and --secret/--secret-env exclude each other"));
-        }
+    let auth = if o.dev_insecure {
         Auth::DevInsecure
     } else {
-        match read_secret(secret, env)? {
+        match read_secret(o.secret, env)? {
             Some(s) => Auth::Secret(s),
             None => {
                 return Err(usage_err(format!(
@@ -249,34 +292,48 @@ fn parse_serve<I: Iterator<Item = String>>(
             }
         }
     };
-    let config = Config { bind, auth, static_dir, limits };
-    Ok(Command::Serve(ServeArgs { config, log, log_json }))
-}
-
-fn parse_token<I: Iterator<Item = String>>(
-    mut flag: Option<String>,
-    mut args: Args<I>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Command, UsageError> {
-    let mut secret = None;
-    let mut identity = None;
-    let mut ttl = Duration::from_secs(3600);
-    while let Some(f) = flag {
-        match f.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--secret" => secret = Some(SecretSource::Literal(args.value(&f)?)),
-            "--secret-env" => secret = Some(SecretSource::Env(args.value(&f)?)),
-            "--identity" => identity = Some(args.parsed::<Identity>(&f)?),
-            "--ttl" => ttl = args.secs(&f)?,
-            other => return Err(usage_err(format!("unknown option `{other}`"))),
-        }
-        flag = args.next_flag()?;
+    let limits = Limits {
+        max_clients: o.max_clients,
+        max_connections_per_ip: o.max_connections_per_ip,
+        cap_loopback: o.cap_loopback,
+        max_frame_bytes: o.max_frame_bytes,
+        rate_per_sec: o.rate,
+        rate_burst: o.burst,
+        max_queued_bytes: o.max_queued_bytes,
+        registration_timeout: Duration::from_secs(o.registration_timeout),
+        ping_interval: Duration::from_secs(o.ping_interval),
+        idle_timeout: Duration::from_secs(o.idle_timeout),
+        ..Limits::default()
+    };
+    let mut config = Config::new(o.bind, auth);
+    config.static_dir = o.static_dir;
+    config.limits = limits;
+    #[cfg(feature = "redis")]
+    {
+        config.cluster = o.redis_url.map(|url| crate::ClusterConfig {
+            key_prefix: o.redis_prefix,
+            ..crate::ClusterConfig::new(url)
+        });
     }
-    let identity = identity.ok_or_else(|| usage_err("token needs --identity"))?;
-    let secret = read_secret(secret, env)?.ok_or_else(|| {
-        usage_err(format!("no secret: pass --secret-env VAR or set {SECRET_ENV}"))
-    })?;
-    Ok(Command::Token { secret, identity, ttl })
+    #[cfg(not(feature = "redis"))]
+    if o.redis_url.is_some() {
+        return Err(usage_err("--redis-url needs a server built with the `redis` feature"));
+    }
+    if let Some(secret) = o.turn_secret {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(usage_err(format!(
+                "the TURN secret must be at least {MIN_SECRET_LEN} bytes"
+            )));
+        }
+        config.turn = Some(TurnConfig {
+            secret: secret.into_bytes(),
+            urls: o.turn_url,
+            ttl: Duration::from_secs(o.turn_ttl),
+        });
+    }
+    let log = o.log.or_else(|| env("RUST_LOG")).unwrap_or_else(|| "info".into());
+    let log_json = o.log_format == LogFormat::Json;
+    Ok(Command::Serve(Box::new(ServeArgs { config, log, log_json })))
 }
 
 /// The binary's `main`: parses `std::env::args`, then runs the command.
@@ -284,15 +341,15 @@ pub fn main() -> ExitCode {
     let command = parse(std::env::args().skip(1), &|var| std::env::var(var).ok());
     match command {
         Err(e) => {
-            eprintln!("error: {e}\n\nRun `lanewire-signaling --help` for usage.");
+            if e.0.starts_with("error:") {
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e}\n\nRun `lanewire-signaling --help` for usage.");
+            }
             ExitCode::from(2)
         }
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Version) => {
-            println!("lanewire-signaling {}", env!("CARGO_PKG_VERSION"));
+        Ok(Command::Print(text)) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Ok(Command::Token { secret, identity, ttl }) => {
@@ -303,7 +360,7 @@ pub fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve(args)) => serve(args),
+        Ok(Command::Serve(args)) => serve(*args),
     }
 }
 
@@ -400,17 +457,26 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef";
 
+    fn serve(line: &str) -> ServeArgs {
+        match parse(args(line), &no_env) {
+            Ok(Command::Serve(s)) => *s,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
     #[test]
     fn serve_needs_a_secret_or_dev_insecure() {
         let err = parse(args(""), &no_env).expect_err("no secret");
         assert!(err.0.contains("no token secret"), "{err}");
-        match parse(args("--dev-insecure --bind 127.0.0.1:0"), &no_env) {
-            Ok(Command::Serve(s)) => {
-                assert!(matches!(s.config.auth, Auth::DevInsecure));
-                assert_eq!(s.config.bind.port(), 0);
-            }
-            other => panic!("{other:?}"),
-        }
+        let s = serve("--dev-insecure --bind 127.0.0.1:0");
+        assert!(matches!(s.config.auth, Auth::DevInsecure));
+        assert_eq!(s.config.bind.port(), 0);
         let env = |v: &str| (v == SECRET_ENV).then(|| SECRET.to_string());
         match parse(args("serve"), &env) {
             Ok(Command::Serve(s)) => {
@@ -419,6 +485,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse(args("--dev-insecure --secret-env X"), &env).is_err());
+        assert!(parse(args("serve --dev-insecure --secret-env X"), &env).is_err());
     }
 
     #[test]
@@ -426,25 +493,80 @@ mod tests {
         let line = format!(
             "--secret={SECRET} --static /tmp --max-clients 3 --max-frame-bytes=2048 --rate 5 \
              --burst 7 --registration-timeout 2 --ping-interval 3 --idle-timeout 9 --log debug \
-             --log-format json"
+             --log-format json --max-connections-per-ip 4 --cap-loopback"
         );
-        let Ok(Command::Serve(s)) = parse(args(&line), &no_env) else { panic!("parse") };
+        let s = serve(&line);
         let l = &s.config.limits;
         assert_eq!(
             (l.max_clients, l.max_frame_bytes, l.rate_per_sec, l.rate_burst),
             (3, 2048, 5, 7)
         );
+        assert_eq!(l.max_connections_per_ip, 4);
+        assert!(l.cap_loopback);
         assert_eq!(l.registration_timeout, Duration::from_secs(2));
         assert_eq!(l.ping_interval, Duration::from_secs(3));
         assert_eq!(l.idle_timeout, Duration::from_secs(9));
         assert_eq!(s.config.static_dir, Some(PathBuf::from("/tmp")));
         assert_eq!(s.log, "debug");
         assert!(s.log_json);
+        // The same after `serve`.
+        assert_eq!(serve(&format!("serve {line}")).config.limits.max_clients, 3);
         assert!(parse(args("--dev-insecure --nope"), &no_env).is_err());
         assert!(parse(args("--dev-insecure --rate"), &no_env).is_err());
         assert!(parse(args("--dev-insecure --rate x"), &no_env).is_err());
         assert!(parse(args("--dev-insecure=yes"), &no_env).is_err());
+        assert!(parse(args("--dev-insecure --log-format xml"), &no_env).is_err());
         assert!(parse(args("--secret short"), &no_env).is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_library() {
+        let s = serve("--dev-insecure");
+        let (l, d) = (&s.config.limits, Limits::default());
+        assert_eq!(s.config.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(
+            (l.max_clients, l.max_connections_per_ip, l.max_frame_bytes, l.max_queued_bytes),
+            (d.max_clients, d.max_connections_per_ip, d.max_frame_bytes, d.max_queued_bytes)
+        );
+        assert_eq!((l.rate_per_sec, l.rate_burst), (d.rate_per_sec, d.rate_burst));
+        assert_eq!(l.idle_timeout, d.idle_timeout);
+        assert!(s.config.turn.is_none());
+        assert!(!l.cap_loopback);
+        assert!(!s.log_json);
+    }
+
+    #[test]
+    fn turn_options() {
+        let line = format!(
+            "--dev-insecure --turn-secret {SECRET} --turn-url turn:127.0.0.1:3478 \
+             --turn-url turns:t.example:5349 --turn-ttl 600"
+        );
+        let turn = serve(&line).config.turn.expect("turn");
+        assert_eq!(turn.secret, SECRET.as_bytes());
+        assert_eq!(turn.urls, ["turn:127.0.0.1:3478", "turns:t.example:5349"]);
+        assert_eq!(turn.ttl, Duration::from_secs(600));
+        // A secret needs a URL and the other way round; a short secret is refused.
+        assert!(parse(args(&format!("--dev-insecure --turn-secret {SECRET}")), &no_env).is_err());
+        assert!(parse(args("--dev-insecure --turn-url turn:x"), &no_env).is_err());
+        assert!(parse(args("--dev-insecure --turn-secret s --turn-url turn:x"), &no_env).is_err());
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        for flag in ["--help", "-h", "serve --help"] {
+            match parse(args(flag), &no_env) {
+                Ok(Command::Print(text)) => {
+                    for word in
+                        ["--bind", "--redis-url", "--turn-secret", "LANEWIRE_SIGNALING_BIND"]
+                    {
+                        assert!(text.contains(word), "{flag}: no {word} in\n{text}");
+                    }
+                }
+                other => panic!("{flag}: {other:?}"),
+            }
+        }
+        assert!(matches!(parse(args("-V"), &no_env), Ok(Command::Print(v)) if v.contains("0.")));
+        assert!(matches!(parse(args("token --help"), &no_env), Ok(Command::Print(_))));
     }
 
     #[test]

@@ -44,12 +44,80 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     /// Per-client and global limits.
     pub limits: Limits,
+    /// Join other instances through Redis (feature `redis`). `None`: a single process that
+    /// holds its registry in memory and never talks to Redis.
+    #[cfg(feature = "redis")]
+    pub cluster: Option<crate::ClusterConfig>,
+    /// Mint TURN credentials for every registered client (coturn's `use-auth-secret`).
+    /// `None`: the `registered` message carries no ICE servers.
+    pub turn: Option<TurnConfig>,
+}
+
+/// Time-limited TURN credentials, the "TURN REST API" scheme of coturn's `use-auth-secret`
+/// (`static-auth-secret` on the TURN server): username `<expiry unix time>:<identity>`,
+/// password base64(HMAC-SHA1(secret, username)). The TURN server checks the MAC and the
+/// expiry itself; the secret never leaves the two servers. See [`crate::turn`].
+#[derive(Clone)]
+pub struct TurnConfig {
+    /// The secret shared with the TURN server (`static-auth-secret`). At least
+    /// [`MIN_SECRET_LEN`] bytes.
+    pub secret: Vec<u8>,
+    /// The TURN server URLs clients get, like `turn:turn.example.com:3478?transport=udp` or
+    /// `turns:turn.example.com:5349`. At least one.
+    pub urls: Vec<String>,
+    /// How long minted credentials stay valid. TURN servers check the expiry on every
+    /// authenticated request (allocation refreshes included), so this bounds how long one
+    /// relayed connection can last without the client registering again. Default 24 h.
+    pub ttl: Duration,
+}
+
+impl TurnConfig {
+    /// The default lifetime of minted credentials.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+    fn validate(&self) -> Result<(), String> {
+        if self.secret.len() < MIN_SECRET_LEN {
+            return Err(format!("the TURN secret must be at least {MIN_SECRET_LEN} bytes"));
+        }
+        if self.urls.is_empty() {
+            return Err("TURN credentials need at least one TURN URL".into());
+        }
+        for url in &self.urls {
+            let scheme_ok =
+                ["turn:", "turns:", "stun:", "stuns:"].iter().any(|s| url.starts_with(s));
+            if !scheme_ok || url.len() > 512 || url.chars().any(char::is_control) {
+                return Err(format!("{url:?} is not a turn:, turns:, stun: or stuns: URL"));
+            }
+        }
+        if self.ttl.is_zero() {
+            return Err("the TURN credential lifetime must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TurnConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnConfig")
+            .field("secret", &format_args!("<{} bytes>", self.secret.len()))
+            .field("urls", &self.urls)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
 }
 
 impl Config {
     /// A configuration with default [`Limits`] and no static files.
     pub fn new(bind: SocketAddr, auth: Auth) -> Self {
-        Self { bind, auth, static_dir: None, limits: Limits::default() }
+        Self {
+            bind,
+            auth,
+            static_dir: None,
+            limits: Limits::default(),
+            #[cfg(feature = "redis")]
+            cluster: None,
+            turn: None,
+        }
     }
 }
 
@@ -82,6 +150,21 @@ pub struct Limits {
     /// Default 10 000: an idle client costs about 10 KiB (task, 4 KiB read buffer, registry
     /// entry), so 10 000 idle clients fit in about 100 MiB; scale out beyond that.
     pub max_clients: usize,
+    /// TCP connections (WebSocket or plain HTTP) open at once from one IP address (IPv6: one
+    /// /64 network, which is what one host usually gets). One more is answered `429` and
+    /// closed at accept, before anything is read, and counted in
+    /// `lanewire_signaling_ip_limit_rejections_total`.
+    ///
+    /// Default 64: a browser opens one signaling socket per tab and a game client one per
+    /// process, so 64 leaves room for a household or a small office behind one NAT while one
+    /// host cannot take the whole server. Loopback addresses are not counted unless
+    /// [`Limits::cap_loopback`] is set: a reverse proxy on the same host (the usual TLS setup)
+    /// connects from loopback for every client. Behind a proxy on another host every client
+    /// has the proxy's address: raise the cap there and let the proxy enforce its own.
+    pub max_connections_per_ip: usize,
+    /// Apply [`Limits::max_connections_per_ip`] to loopback addresses too (tests, or a server
+    /// reached only from the same host). Default false.
+    pub cap_loopback: bool,
     /// Time from the TCP connection to a successful `register`. After it the client gets a
     /// `registration_timeout` error and is closed.
     ///
@@ -130,6 +213,8 @@ impl Default for Limits {
             rate_per_sec: 50,
             rate_burst: 200,
             max_clients: 10_000,
+            max_connections_per_ip: 64,
+            cap_loopback: false,
             registration_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
@@ -152,6 +237,10 @@ impl Config {
                 secret.len()
             ));
         }
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         let l = &self.limits;
         // A `registered` reply with the longest identity is about 250 bytes; 1 KiB leaves room
         // for any real register message.
@@ -169,6 +258,12 @@ impl Config {
         }
         if l.max_clients == 0 {
             return Err("limits.max_clients must be positive".into());
+        }
+        if l.max_connections_per_ip == 0 {
+            return Err("limits.max_connections_per_ip must be positive".into());
+        }
+        if let Some(turn) = &self.turn {
+            turn.validate()?;
         }
         for (name, d) in [
             ("registration_timeout", l.registration_timeout),

@@ -9,7 +9,8 @@
 //!   available.
 //! - The server ([`Server`], [`Config`], [`Limits`]; feature `server`, on by default): a tokio
 //!   WebSocket server with per-client limits, `/healthz`, `/metrics`, optional static files, and
-//!   the `lanewire-signaling` binary.
+//!   the `lanewire-signaling` binary; [`turn`] mints the time-limited TURN credentials it hands
+//!   out; with feature `redis`, instances join through Redis ([`ClusterConfig`]).
 //!
 //! Without the `server` feature the crate depends only on serde, serde_json, hmac, sha2 and
 //! data-encoding, and builds for `wasm32-unknown-unknown`.
@@ -40,10 +41,14 @@ pub mod token;
 
 #[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "redis")]
+mod cluster;
 #[cfg(feature = "server")]
 mod config;
 #[cfg(feature = "server")]
 mod http;
+#[cfg(feature = "server")]
+mod iplimit;
 #[cfg(feature = "server")]
 mod metrics;
 #[cfg(feature = "server")]
@@ -54,9 +59,13 @@ mod registry;
 mod server;
 #[cfg(feature = "server")]
 mod session;
-
 #[cfg(feature = "server")]
-pub use config::{Auth, Config, Limits, MIN_SECRET_LEN};
+pub mod turn;
+
+#[cfg(feature = "redis")]
+pub use cluster::ClusterConfig;
+#[cfg(feature = "server")]
+pub use config::{Auth, Config, Limits, MIN_SECRET_LEN, TurnConfig};
 #[cfg(feature = "server")]
 pub use metrics::MetricsSnapshot;
 #[cfg(feature = "server")]

@@ -16,6 +16,15 @@ pub(crate) struct Metrics {
     pub(crate) messages_received_total: AtomicU64,
     pub(crate) messages_relayed_total: AtomicU64,
     pub(crate) http_requests_total: AtomicU64,
+    pub(crate) ip_limit_rejections_total: AtomicU64,
+    /// 1 while connected to Redis (cluster mode only).
+    pub(crate) redis_connected: AtomicU64,
+    pub(crate) redis_connects_total: AtomicU64,
+    pub(crate) redis_errors_total: AtomicU64,
+    pub(crate) cluster_signals_out_total: AtomicU64,
+    pub(crate) cluster_signals_in_total: AtomicU64,
+    pub(crate) cluster_dropped_total: AtomicU64,
+    pub(crate) cluster_malformed_total: AtomicU64,
     rejections: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -39,6 +48,23 @@ pub struct MetricsSnapshot {
     /// Plain HTTP responses sent (healthz, metrics, static files, and errors such as 404, or
     /// 400 for a broken WebSocket upgrade).
     pub http_requests_total: u64,
+    /// TCP connections refused at accept because their address had
+    /// `Limits::max_connections_per_ip` open already.
+    pub ip_limit_rejections_total: u64,
+    /// 1 while connected to Redis, else 0 (always 0 without `--redis-url`).
+    pub redis_connected: u64,
+    /// Successful (re)connections to Redis.
+    pub redis_connects_total: u64,
+    /// Redis calls that failed or timed out, and failed connection attempts.
+    pub redis_errors_total: u64,
+    /// Signals published to another instance.
+    pub cluster_signals_out_total: u64,
+    /// Signals received from another instance.
+    pub cluster_signals_in_total: u64,
+    /// Signals from another instance dropped here: the recipient left or its queue was full.
+    pub cluster_dropped_total: u64,
+    /// Messages from Redis that did not parse (dropped).
+    pub cluster_malformed_total: u64,
     /// Refusals by error code, in the order of [`ErrorCode::ALL`].
     pub rejections: Vec<(ErrorCode, u64)>,
 }
@@ -81,6 +107,14 @@ impl Metrics {
             messages_received_total: self.messages_received_total.load(Relaxed),
             messages_relayed_total: self.messages_relayed_total.load(Relaxed),
             http_requests_total: self.http_requests_total.load(Relaxed),
+            ip_limit_rejections_total: self.ip_limit_rejections_total.load(Relaxed),
+            redis_connected: self.redis_connected.load(Relaxed),
+            redis_connects_total: self.redis_connects_total.load(Relaxed),
+            redis_errors_total: self.redis_errors_total.load(Relaxed),
+            cluster_signals_out_total: self.cluster_signals_out_total.load(Relaxed),
+            cluster_signals_in_total: self.cluster_signals_in_total.load(Relaxed),
+            cluster_dropped_total: self.cluster_dropped_total.load(Relaxed),
+            cluster_malformed_total: self.cluster_malformed_total.load(Relaxed),
             rejections: ErrorCode::ALL
                 .iter()
                 .zip(&self.rejections)
@@ -139,6 +173,49 @@ impl MetricsSnapshot {
             "counter",
             "Plain HTTP responses sent.",
             self.http_requests_total,
+        );
+        metric(
+            "ip_limit_rejections_total",
+            "counter",
+            "Connections refused at accept by the per-IP cap.",
+            self.ip_limit_rejections_total,
+        );
+        metric("redis_connected", "gauge", "1 while connected to Redis.", self.redis_connected);
+        metric(
+            "redis_connects_total",
+            "counter",
+            "Successful (re)connections to Redis.",
+            self.redis_connects_total,
+        );
+        metric(
+            "redis_errors_total",
+            "counter",
+            "Failed Redis calls and connection attempts.",
+            self.redis_errors_total,
+        );
+        metric(
+            "cluster_signals_out_total",
+            "counter",
+            "Signals published to another instance.",
+            self.cluster_signals_out_total,
+        );
+        metric(
+            "cluster_signals_in_total",
+            "counter",
+            "Signals received from another instance.",
+            self.cluster_signals_in_total,
+        );
+        metric(
+            "cluster_dropped_total",
+            "counter",
+            "Signals from another instance whose recipient left or was busy.",
+            self.cluster_dropped_total,
+        );
+        metric(
+            "cluster_malformed_total",
+            "counter",
+            "Messages from Redis that did not parse.",
+            self.cluster_malformed_total,
         );
         out.push_str(
             "# HELP lanewire_signaling_rejections_total Refusals by error code.\n\

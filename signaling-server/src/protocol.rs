@@ -35,6 +35,7 @@
 //!   WebRTC's offer/answer and trickle ICE do.
 
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -309,6 +310,11 @@ pub enum ServerMessage {
         protocol: u32,
         /// The largest text frame the server accepts, in bytes.
         max_frame_bytes: u64,
+        /// ICE servers with credentials minted for this client (time-limited TURN
+        /// credentials), to use in addition to the client's own configuration. Absent (empty)
+        /// when the server mints none; older servers never send it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// A signal from another client.
     Signal {
@@ -327,6 +333,20 @@ pub enum ServerMessage {
         /// The identity that was taken over.
         identity: Identity,
     },
+}
+
+/// An ICE server a client may use, with its credentials: the fields of WebRTC's
+/// `RTCIceServer`. The server sends these in [`ServerMessage::Registered`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:host:port?transport=udp`, `turns:host:5349`, `stun:host:port`...
+    pub urls: Vec<String>,
+    /// The TURN user name (for coturn's `use-auth-secret`: `<expiry unix time>:<identity>`).
+    #[serde(default)]
+    pub username: String,
+    /// The TURN password.
+    #[serde(default)]
+    pub credential: String,
 }
 
 /// The body of [`ServerMessage::Error`].
@@ -615,7 +635,28 @@ mod tests {
         }
         let reg =
             r#"{"type":"registered","identity":"str:a","protocol":1,"max_frame_bytes":65536}"#;
-        assert!(matches!(ServerMessage::from_json(reg), Ok(ServerMessage::Registered { .. })));
+        match ServerMessage::from_json(reg) {
+            Ok(msg @ ServerMessage::Registered { .. }) => {
+                // Without minted servers the field is neither required nor written.
+                assert_eq!(msg.to_json(), reg);
+            }
+            other => panic!("{other:?}"),
+        }
+        let with_turn = ServerMessage::Registered {
+            identity: id("str:a"),
+            protocol: 1,
+            max_frame_bytes: 65536,
+            ice_servers: alloc::vec![IceServer {
+                urls: alloc::vec!["turn:127.0.0.1:3478".into()],
+                username: "1700000000:str:a".into(),
+                credential: "c3VjaA==".into(),
+            }],
+        };
+        assert_eq!(
+            with_turn.to_json(),
+            r#"{"type":"registered","identity":"str:a","protocol":1,"max_frame_bytes":65536,"ice_servers":[{"urls":["turn:127.0.0.1:3478"],"username":"1700000000:str:a","credential":"c3VjaA=="}]}"#
+        );
+        assert_eq!(ServerMessage::from_json(&with_turn.to_json()).expect("round trip"), with_turn);
     }
 
     #[test]

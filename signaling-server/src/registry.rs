@@ -61,6 +61,22 @@ impl Registry {
         }
     }
 
+    /// Removes `identity` if it still belongs to `session`, and returns its entry.
+    #[cfg(feature = "redis")]
+    pub(crate) fn take_if(&self, identity: &Identity, session: u64) -> Option<Entry> {
+        let mut map = self.lock();
+        if map.get(identity).is_some_and(|e| e.session == session) {
+            return map.remove(identity);
+        }
+        None
+    }
+
+    /// Every registration: (identity, session).
+    #[cfg(feature = "redis")]
+    pub(crate) fn sessions(&self) -> Vec<(Identity, u64)> {
+        self.lock().iter().map(|(id, e)| (id.clone(), e.session)).collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Auth, Config};
+use crate::iplimit::IpLimiter;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::registry::Registry;
 
@@ -31,6 +33,11 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
     pub(crate) next_session: AtomicU64,
+    /// Open connections per source address.
+    pub(crate) ip_limiter: Arc<IpLimiter>,
+    /// Membership of the cluster, with `--redis-url`.
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
 }
 
 impl Shared {
@@ -91,6 +98,11 @@ impl Server {
                 Some(root)
             }
         };
+        #[cfg(feature = "redis")]
+        let cluster = match config.cluster.clone() {
+            None => None,
+            Some(c) => Some(crate::cluster::Cluster::new(c).map_err(ServerError::InvalidConfig)?),
+        };
         let listener =
             TcpListener::bind(config.bind).await.map_err(|e| ServerError::Bind(config.bind, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.bind, e))?;
@@ -112,9 +124,25 @@ impl Server {
             registry: Registry::default(),
             metrics: Metrics::default(),
             next_session: AtomicU64::new(1),
+            ip_limiter: Arc::default(),
+            #[cfg(feature = "redis")]
+            cluster,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
+        #[cfg(feature = "redis")]
+        let supervisor = crate::cluster::spawn(Arc::clone(&shared), shutdown_rx.clone());
+        let accept = accept_loop(listener, Arc::clone(&shared), shutdown_rx);
+        let task = tokio::spawn(async move {
+            accept.await;
+            // The cluster supervisor stops on the same signal; wait for it after the sessions
+            // (which withdraw their registrations through it) are gone.
+            #[cfg(feature = "redis")]
+            if let Some(supervisor) = supervisor
+                && let Err(e) = supervisor.await
+            {
+                error!(error = %e, "cluster supervisor failed");
+            }
+        });
         Ok(RunningServer { local_addr, shutdown: shutdown_tx, task, shared })
     }
 }
@@ -151,6 +179,12 @@ impl RunningServer {
         self.local_addr
     }
 
+    /// This instance's id in the cluster (`None` without [`Config::cluster`]).
+    #[cfg(feature = "redis")]
+    pub fn instance_id(&self) -> Option<&str> {
+        self.shared.cluster.as_ref().map(crate::cluster::Cluster::instance)
+    }
+
     /// The server's counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.snapshot()
@@ -170,6 +204,43 @@ impl RunningServer {
     }
 }
 
+/// The whole answer to a connection over the per-IP cap.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\n\
+    Content-Type: text/plain\r\nContent-Length: 39\r\nConnection: close\r\n\r\n\
+    too many connections from this address\n";
+
+/// Refused connections that may linger at once (see [`refuse_over_cap`]).
+const MAX_LINGERING_REFUSALS: usize = 32;
+/// How long, and for how many bytes, a refused connection lingers.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+const REFUSAL_LINGER_BYTES: usize = 16 * 1024;
+
+/// Answers a connection over the per-IP cap with `429` and closes it. The answer fits the empty
+/// socket buffer, so it is written without waiting. Closing a socket whose request is unread
+/// makes the kernel send a reset that can destroy the answer, so a few refused sockets (at most
+/// [`MAX_LINGERING_REFUSALS`] at once, for at most [`REFUSAL_LINGER`]) read and discard the
+/// request first; beyond that they are closed at once, and a flood costs no more than that.
+fn refuse_over_cap(tcp: TcpStream, refusals: &Arc<Semaphore>) {
+    let _ = tcp.try_write(TOO_MANY_CONNECTIONS);
+    let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else { return };
+    tokio::spawn(async move {
+        let mut tcp = tcp;
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            let _ = tcp.shutdown().await;
+            let mut buf = [0u8; 2048];
+            let mut total = 0;
+            while total < REFUSAL_LINGER_BYTES {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        })
+        .await;
+        drop(permit);
+    });
+}
+
 /// Accept errors such as EMFILE repeat until a descriptor frees up; pause instead of spinning.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -179,6 +250,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks = JoinSet::new();
+    let refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     loop {
         tokio::select! {
             biased;
@@ -193,8 +265,25 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    let limits = &shared.config.limits;
+                    let max = if peer.ip().to_canonical().is_loopback() && !limits.cap_loopback {
+                        usize::MAX
+                    } else {
+                        limits.max_connections_per_ip
+                    };
+                    let Some(slot) = shared.ip_limiter.try_acquire(peer.ip(), max) else {
+                        Metrics::inc(&shared.metrics.ip_limit_rejections_total);
+                        debug!(%peer, max, "too many connections from this address");
+                        refuse_over_cap(tcp, &refusals);
+                        continue;
+                    };
                     let shared = Arc::clone(&shared);
-                    tasks.spawn(crate::http::handle_connection(tcp, peer, shared, shutdown.clone()));
+                    let connection =
+                        crate::http::handle_connection(tcp, peer, shared, shutdown.clone());
+                    tasks.spawn(async move {
+                        connection.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -210,5 +299,18 @@ async fn accept_loop(
     if drained.is_err() {
         warn!(remaining = tasks.len(), "shutdown grace period over; aborting connections");
         tasks.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_429_answer_is_well_formed() {
+        let text = std::str::from_utf8(TOO_MANY_CONNECTIONS).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 429 "));
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
     }
 }

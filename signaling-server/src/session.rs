@@ -154,6 +154,10 @@ pub(crate) async fn run(
 
     if let Some(identity) = &session.identity {
         shared.registry.unregister(identity, session.id);
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &shared.cluster {
+            cluster.withdraw(&shared.metrics, identity, session.id).await;
+        }
     }
     let identity = session.identity.as_ref().map(Identity::as_str).unwrap_or("");
     match end {
@@ -382,12 +386,24 @@ impl Session {
             // Err: the old session is already gone.
             let _ = old.tx.send(Outbound::Replaced);
         }
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = &shared.cluster {
+            cluster.announce(&shared.metrics, &identity, self.id).await;
+        }
         Metrics::inc(&shared.metrics.registrations_total);
         info!(session = self.id, peer = %self.peer, %identity, "registered");
         self.identity = Some(identity.clone());
         let max_frame_bytes = shared.config.limits.max_frame_bytes as u64;
-        let msg =
-            ServerMessage::Registered { identity, protocol: PROTOCOL_VERSION, max_frame_bytes };
+        let ice_servers = match &shared.config.turn {
+            Some(turn) => vec![crate::turn::mint(turn, &identity, unix_now())],
+            None => Vec::new(),
+        };
+        let msg = ServerMessage::Registered {
+            identity,
+            protocol: PROTOCOL_VERSION,
+            max_frame_bytes,
+            ice_servers,
+        };
         self.send(ws, Message::text(msg.to_json())).await
     }
 
@@ -433,6 +449,25 @@ impl Session {
             ..ErrorFrame::new(code, message)
         };
         let Some(entry) = self.shared.registry.lookup(&to) else {
+            #[cfg(feature = "redis")]
+            if let Some(cluster) = &self.shared.cluster {
+                use crate::cluster::Route;
+                let shared = Arc::clone(&self.shared);
+                let route =
+                    cluster.route(&shared.metrics, from, to.clone(), connection.clone(), payload);
+                let message = match route.await {
+                    Route::Delivered => {
+                        Metrics::inc(&shared.metrics.messages_relayed_total);
+                        debug!(session = self.id, %to, %connection, "relayed to another instance");
+                        return Ok(());
+                    }
+                    Route::Unknown => format!("{to} is not registered"),
+                    Route::Unavailable => {
+                        format!("{to} is not registered here and the directory is unreachable")
+                    }
+                };
+                return self.refuse(ws, refusal(ErrorCode::UnknownPeer, message)).await;
+            }
             let frame = refusal(ErrorCode::UnknownPeer, format!("{to} is not registered"));
             return self.refuse(ws, frame).await;
         };

@@ -135,3 +135,55 @@ fn binary_refuses_to_start_without_a_secret() {
     let out = run(&["--bind", "127.0.0.1:0"], Some("too short"));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn binary_takes_every_option_from_the_environment() {
+    let mut cmd = Command::new(BIN);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove(SECRET_ENV).env_remove("RUST_LOG");
+    cmd.env("LANEWIRE_SIGNALING_BIND", "127.0.0.1:0")
+        .env("LANEWIRE_SIGNALING_DEV_INSECURE", "true")
+        .env("LANEWIRE_SIGNALING_MAX_CONNECTIONS_PER_IP", "1")
+        .env("LANEWIRE_SIGNALING_CAP_LOOPBACK", "true")
+        .env("LANEWIRE_SIGNALING_MAX_FRAME_BYTES", "2048")
+        .env("LANEWIRE_SIGNALING_LOG_FORMAT", "json");
+    let mut child = Running(cmd.spawn().expect("spawn the binary"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(WAIT).expect("first stdout line in time");
+    let addr: SocketAddr =
+        line.trim().strip_prefix("listening on ").expect("address line").parse().expect("addr");
+    let mut alice = Client::dev(addr, "str:alice").await;
+    // max frame 2048 from the environment: a 3000-byte frame closes the connection.
+    assert_eq!(http_get(addr, "/healthz").await.0, 429, "per-IP cap 1 from the environment");
+    alice.send_text(&"x".repeat(3000)).await;
+    alice.expect_error(lanewire_signaling::protocol::ErrorCode::FrameTooLarge).await;
+    drop(alice);
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut stderr = String::new();
+    child.0.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    assert!(
+        stderr.lines().any(|l| l.starts_with('{')),
+        "JSON logs from the environment:\n{stderr}"
+    );
+}
+
+#[test]
+fn binary_help_lists_flags_and_their_environment_variables() {
+    let out = run(&["--help"], None);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in
+        ["--redis-url", "LANEWIRE_SIGNALING_REDIS_URL", "--max-connections-per-ip", "--turn-url"]
+    {
+        assert!(help.contains(word), "no {word} in\n{help}");
+    }
+    let out = run(&["--bogus"], None);
+    assert_eq!(out.status.code(), Some(2));
+}

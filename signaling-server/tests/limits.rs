@@ -199,3 +199,58 @@ async fn slow_reader_makes_senders_get_peer_busy_not_unbounded_memory() {
     sender.send(&offer("str:bob", 1)).await;
     assert_eq!(bob.expect_signal().await.0, "str:sender");
 }
+
+#[tokio::test]
+async fn connections_over_the_per_ip_cap_get_429_at_accept() {
+    let limits = Limits { max_connections_per_ip: 3, cap_loopback: true, ..Limits::default() };
+    let server = start_dev(limits).await;
+    let addr = server.local_addr();
+    let mut alice = Client::dev(addr, "str:alice").await;
+    let mut bob = Client::dev(addr, "str:bob").await;
+    let idle = Client::connect(addr).await;
+
+    // The fourth connection from 127.0.0.1, WebSocket or plain HTTP, is refused before
+    // anything is read.
+    for _ in 0..2 {
+        let (status, _, body) = http_get(addr, "/healthz").await;
+        assert_eq!(status, 429);
+        assert_eq!(body, b"too many connections from this address\n");
+    }
+    assert_eq!(server.metrics().ip_limit_rejections_total, 2);
+    // Other addresses are counted apart (all of 127.0.0.0/8 is loopback on Linux).
+    let other = TcpSocket::new_v4().expect("socket");
+    other.bind("127.0.0.2:0".parse().expect("addr")).expect("bind 127.0.0.2");
+    let tcp =
+        tokio::time::timeout(WAIT, other.connect(addr)).await.expect("in time").expect("connect");
+    let mut carol = Client::handshake(addr, tcp).await;
+    carol.send(&register_msg("str:carol", None)).await;
+    carol.expect_registered("str:carol").await;
+
+    // The refused connections hurt nobody.
+    alice.send(&offer("str:bob", 1)).await;
+    assert_eq!(bob.expect_signal().await.0, "str:alice");
+    assert_eq!(server.metrics().connections_total, 4);
+
+    // A closed connection frees its place.
+    idle.close().await;
+    let mut dave = None;
+    for _ in 0..50 {
+        let (status, _, _) = http_get(addr, "/healthz").await;
+        if status == 200 {
+            dave = Some(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dave.is_some(), "the place was not freed");
+}
+
+#[tokio::test]
+async fn loopback_is_exempt_from_the_per_ip_cap_by_default() {
+    let limits = Limits { max_connections_per_ip: 1, ..Limits::default() };
+    let server = start_dev(limits).await;
+    let _alice = Client::dev(server.local_addr(), "str:alice").await;
+    let _bob = Client::dev(server.local_addr(), "str:bob").await;
+    assert_eq!(http_get(server.local_addr(), "/healthz").await.0, 200);
+    assert_eq!(server.metrics().ip_limit_rejections_total, 0);
+}

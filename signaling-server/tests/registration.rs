@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use lanewire_signaling::Limits;
 use lanewire_signaling::protocol::{ClientMessage, ErrorCode, Payload, ServerMessage};
 use lanewire_signaling::token;
+use lanewire_signaling::{Auth, Config, Limits, Server, TurnConfig};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test]
@@ -19,15 +19,47 @@ async fn valid_token_registers() {
     let mut alice = Client::connect(server.local_addr()).await;
     alice.send(&register_msg("str:alice", Some(token_for("str:alice")))).await;
     match alice.recv().await {
-        ServerMessage::Registered { identity, protocol, max_frame_bytes } => {
+        ServerMessage::Registered { identity, protocol, max_frame_bytes, ice_servers } => {
             assert_eq!(identity.as_str(), "str:alice");
             assert_eq!(protocol, 1);
             assert_eq!(max_frame_bytes, 64 * 1024);
+            assert!(ice_servers.is_empty(), "no TURN secret, no minted servers");
         }
         other => panic!("{other:?}"),
     }
     let m = server.metrics();
     assert_eq!((m.clients, m.registered, m.registrations_total), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn registered_carries_minted_turn_credentials() {
+    let turn_secret = b"turn-secret-0123456789";
+    let config = Config {
+        turn: Some(TurnConfig {
+            secret: turn_secret.to_vec(),
+            urls: vec!["turn:127.0.0.1:3478?transport=udp".into(), "turns:t.example:5349".into()],
+            ttl: Duration::from_secs(600),
+        }),
+        ..Config::new("127.0.0.1:0".parse().expect("addr"), Auth::Secret(SECRET.to_vec()))
+    };
+    let server = Server::bind(config).await.expect("server starts");
+    let mut alice = Client::connect(server.local_addr()).await;
+    alice.send(&register_msg("str:alice", Some(token_for("str:alice")))).await;
+    let before = unix_now();
+    let ServerMessage::Registered { ice_servers, .. } = alice.recv().await else {
+        panic!("expected registered");
+    };
+    assert_eq!(ice_servers.len(), 1);
+    let server_entry = &ice_servers[0];
+    assert_eq!(server_entry.urls, ["turn:127.0.0.1:3478?transport=udp", "turns:t.example:5349"]);
+    let (expiry, identity) = server_entry.username.split_once(':').expect("expiry:identity");
+    assert_eq!(identity, "str:alice");
+    let expiry: u64 = expiry.parse().expect("unix time");
+    assert!((before + 599..=before + 602).contains(&expiry), "{expiry} vs {before}");
+    assert_eq!(
+        server_entry.credential,
+        lanewire_signaling::turn::credential(turn_secret, &server_entry.username)
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,9 @@
 //! strict about identities and ids (validated by their constructors).
 
 use crate::prelude::*;
-use js_sys::{JSON, Reflect};
+use js_sys::{Array, JSON, Reflect};
 use lanewire_signaling::protocol::{
-    ClientMessage, ConnectionId, ErrorCode, ErrorFrame, Identity, Payload, ServerMessage,
+    ClientMessage, ConnectionId, ErrorCode, ErrorFrame, IceServer, Identity, Payload, ServerMessage,
 };
 use wasm_bindgen::JsValue;
 
@@ -161,6 +161,26 @@ fn optional<T>(
     if f.is_undefined() || f.is_null() { Some(None) } else { read(&f).map(Some) }
 }
 
+/// The minted ICE servers of `registered` (TURN credentials). Lenient: anything that is not a
+/// list of `{urls: [..], username, credential}` is left out.
+fn ice_servers(list: &JsValue) -> Vec<IceServer> {
+    if !Array::is_array(list) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for s in Array::from(list).iter() {
+        let urls = field(&s, "urls");
+        if Array::is_array(&urls) {
+            out.push(IceServer {
+                urls: Array::from(&urls).iter().filter_map(|u| u.as_string()).collect(),
+                username: string(&s, "username").unwrap_or_default(),
+                credential: string(&s, "credential").unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
 fn identity(v: &JsValue, key: &str) -> Option<Identity> {
     Identity::new(string(v, key)?).ok()
 }
@@ -201,6 +221,7 @@ pub(crate) fn decode(text: &str) -> Option<ServerMessage> {
             identity: identity(&v, "identity")?,
             protocol: int(&v, "protocol", 4294967295.0)? as u32,
             max_frame_bytes: int(&v, "max_frame_bytes", U64_SAFE)?,
+            ice_servers: ice_servers(&field(&v, "ice_servers")),
         },
         "signal" => ServerMessage::Signal {
             from: identity(&v, "from")?,
@@ -285,6 +306,17 @@ mod tests {
                 identity: id("str:a"),
                 protocol: 1,
                 max_frame_bytes: 65536,
+                ice_servers: Vec::new(),
+            },
+            ServerMessage::Registered {
+                identity: id("str:a"),
+                protocol: 1,
+                max_frame_bytes: 65536,
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:127.0.0.1:3478".into(), "turns:t.example:5349".into()],
+                    username: "1700000000:str:a".into(),
+                    credential: "17vVIFrX+/q7CIdNF8tkwhoPW2g=".into(),
+                }],
             },
             ServerMessage::Replaced { identity: id("str:a") },
         ];

@@ -108,6 +108,9 @@ pub(crate) struct Inner {
     identity: Identity,
     token: Option<String>,
     rtc_config: RtcConfiguration,
+    /// How many of `rtc_config`'s ICE servers are the application's; the signaling server's
+    /// minted ones (TURN credentials) follow and are replaced at each registration.
+    static_ice: u32,
     signaling: Option<Signaling>,
     registration: Registration,
     peers: Peers,
@@ -259,6 +262,7 @@ impl Lanewire {
                 identity,
                 token: options.token.clone(),
                 rtc_config,
+                static_ice: options.ice_servers.len() as u32,
                 signaling: None,
                 registration: Registration::Pending { waiter: None },
                 peers: Peers::default(),
@@ -712,19 +716,27 @@ fn invalid_handle() -> Error {
     Error::new(ErrorCode::InvalidHandle, "invalid connection handle")
 }
 
+fn rtc_ice_server(
+    urls: &[String],
+    username: Option<&str>,
+    credential: Option<&str>,
+) -> RtcIceServer {
+    let server = RtcIceServer::new();
+    let urls: Array = urls.iter().map(|u| JsValue::from_str(u)).collect();
+    server.set_urls(&urls);
+    if let Some(u) = username {
+        server.set_username(u);
+    }
+    if let Some(c) = credential {
+        server.set_credential(c);
+    }
+    server
+}
+
 fn rtc_configuration(servers: &[IceServer], relay_only: bool) -> RtcConfiguration {
     let list = Array::new();
     for s in servers {
-        let server = RtcIceServer::new();
-        let urls: Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
-        server.set_urls(&urls);
-        if let Some(u) = &s.username {
-            server.set_username(u);
-        }
-        if let Some(c) = &s.credential {
-            server.set_credential(c);
-        }
-        list.push(&server);
+        list.push(&rtc_ice_server(&s.urls, s.username.as_deref(), s.credential.as_deref()));
     }
     let config = RtcConfiguration::new();
     config.set_ice_servers(&list);
@@ -985,7 +997,15 @@ impl Inner {
 
     fn on_server_message(&mut self, now: Instant, msg: ServerMessage) {
         match msg {
-            ServerMessage::Registered { .. } => {
+            ServerMessage::Registered { ice_servers, .. } => {
+                // Peer connections made from now on use the fresh credentials too.
+                let list = Array::from(
+                    &Reflect::get(&self.rtc_config, &"iceServers".into()).unwrap_or_default(),
+                );
+                list.set_length(self.static_ice);
+                for s in &ice_servers {
+                    list.push(&rtc_ice_server(&s.urls, Some(&s.username), Some(&s.credential)));
+                }
                 if let Registration::Pending { waiter } = &mut self.registration {
                     let waiter = waiter.take();
                     self.registration = Registration::Registered;

@@ -19,7 +19,8 @@ Installs, when missing:
     directory at the workspace root)
   - the npm dev dependencies of package.json (`npm ci`: binaryen's wasm-opt, TypeScript,
     playwright-core without its browser download), when node_modules is missing or older
-    than package-lock.json";
+    than package-lock.json
+  - nftables, coturn, iproute2 and redis-server from apt, when missing";
 
 /// The Rust target the core is tested on in Node.js and in browsers.
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -93,9 +94,15 @@ pub(crate) fn ensure(needs: Needs) -> Result<(), String> {
 }
 
 /// Debian packages the native tests use when present: nftables (real packet loss between two
-/// network namespaces), coturn (the TURN relay of the P2P tests) and iproute2 (`ip`, `tc`).
-const SYSTEM_TOOLS: &[(&str, &str)] =
-    &[("nft", "nftables"), ("turnserver", "coturn"), ("ip", "iproute2"), ("tc", "iproute2")];
+/// network namespaces), coturn (the TURN relay of the P2P tests), iproute2 (`ip`, `tc`) and
+/// redis-server (the signaling server's scale-out tests start private instances of it).
+const SYSTEM_TOOLS: &[(&str, &str)] = &[
+    ("nft", "nftables"),
+    ("turnserver", "coturn"),
+    ("ip", "iproute2"),
+    ("tc", "iproute2"),
+    ("redis-server", "redis-server"),
+];
 
 /// Installs the missing ones with apt-get (once, together).
 fn ensure_system_tools() -> Result<(), String> {
@@ -108,7 +115,7 @@ fn ensure_system_tools() -> Result<(), String> {
         SYSTEM_TOOLS.iter().filter(|(bin, _)| !on_path(bin)).map(|(_, pkg)| *pkg).collect();
     missing.dedup();
     if missing.is_empty() {
-        println!("setup: nftables, coturn, iproute2: already installed");
+        println!("setup: nftables, coturn, iproute2, redis-server: already installed");
         return Ok(());
     }
     println!("setup: installing {} with apt-get", missing.join(", "));

@@ -42,6 +42,9 @@ pub(crate) struct SigStatus {
     pub(crate) refused: Option<String>,
     /// The last connection problem, for error messages.
     pub(crate) last_error: String,
+    /// ICE servers (TURN credentials) the signaling server minted at the last registration;
+    /// used with those of the config values.
+    pub(crate) minted_ice: Vec<lanewire_signaling::protocol::IceServer>,
 }
 
 /// Shared by every task of the runtime.

@@ -1,6 +1,7 @@
 //! ICE settings from config values: STUN and TURN servers, the candidate policy.
 
 use lanewire_core::{Config, ConfigKey, ConfigValue};
+use lanewire_signaling::protocol::IceServer;
 use webrtc::peer_connection::{RTCIceServer, RTCIceTransportPolicy};
 
 use crate::state::State;
@@ -102,6 +103,38 @@ impl IceSettings {
         out
     }
 
+    /// [`IceSettings::servers`] plus the servers the signaling server minted credentials for
+    /// (coturn `use-auth-secret`), when relay candidates are enabled. A minted `stun:` URL
+    /// counts only when public candidates are.
+    pub(crate) fn servers_with(&self, minted: &[IceServer]) -> Vec<RTCIceServer> {
+        let mut out = self.servers();
+        for s in minted {
+            let urls: Vec<String> = s
+                .urls
+                .iter()
+                .filter(|u| {
+                    let turn = u.starts_with("turn:") || u.starts_with("turns:");
+                    let bit = if turn { ICE_RELAY } else { ICE_PUBLIC };
+                    self.enable & bit != 0
+                })
+                .cloned()
+                .collect();
+            if !urls.is_empty() {
+                out.push(RTCIceServer {
+                    urls,
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Relay candidates can come from the config values' TURN servers or from minted ones.
+    pub(crate) fn has_turn(&self, minted: &[IceServer]) -> bool {
+        !self.turn.is_empty() || minted.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn"))
+    }
+
     /// The candidate policy.
     pub(crate) fn policy(&self) -> RTCIceTransportPolicy {
         if self.relay_only() { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All }
@@ -127,5 +160,22 @@ mod tests {
         assert_eq!(s(0x7fff_ffff).policy(), RTCIceTransportPolicy::All);
         assert!(s(2).servers().is_empty(), "no STUN without public candidates");
         assert_eq!(s(6).servers().len(), 1);
+    }
+
+    #[test]
+    fn minted_servers_follow_the_mask() {
+        let s = |enable| IceSettings { stun: vec![], turn: vec![], enable };
+        let minted = [IceServer {
+            urls: vec!["turn:127.0.0.1:3478".into(), "stun:127.0.0.1:3478".into()],
+            username: "1:str:a".into(),
+            credential: "c".into(),
+        }];
+        let all = s(0x7fff_ffff).servers_with(&minted);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].urls.len(), 2);
+        assert_eq!((all[0].username.as_str(), all[0].credential.as_str()), ("1:str:a", "c"));
+        assert_eq!(s(1).servers_with(&minted)[0].urls, ["turn:127.0.0.1:3478"]);
+        assert!(s(2).servers_with(&minted).is_empty(), "no relay, no public: nothing");
+        assert!(s(1).has_turn(&minted) && !s(1).has_turn(&[]));
     }
 }

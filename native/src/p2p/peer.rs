@@ -365,7 +365,7 @@ impl Rendezvous {
     fn why_no_candidates(&self) -> String {
         match &self.last_candidate_error {
             Some(e) => format!(" ({e})"),
-            None if self.p.ice.relay_only() && self.p.ice.turn.is_empty() => {
+            None if self.p.ice.relay_only() && !self.p.ice.has_turn(&minted(&self.ctx)) => {
                 " (relay only, and no TURN server configured)".into()
             }
             None if self.p.ice.relay_only() => " (relay only: TURN allocation failed)".into(),
@@ -407,6 +407,11 @@ impl Rendezvous {
     }
 }
 
+/// The ICE servers the signaling server minted at the last registration (TURN credentials).
+fn minted(ctx: &Ctx) -> Vec<lanewire_signaling::protocol::IceServer> {
+    ctx.status.lock().unwrap_or_else(|p| p.into_inner()).minted_ice.clone()
+}
+
 /// Builds the peer connection with the settings of `ice` and the instance's bind addresses.
 async fn build(
     ctx: &Ctx,
@@ -426,7 +431,7 @@ async fn build(
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
         .build();
     let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(ice.servers())
+        .with_ice_servers(ice.servers_with(&minted(ctx)))
         .with_ice_transport_policy(ice.policy())
         .build();
     let pc = PeerConnectionBuilder::new()
@@ -453,7 +458,7 @@ pub(crate) async fn run(
     // Settings that can never give a route fail before anything is built.
     let hopeless = if p.ice.disabled() {
         Some("ICE is disabled (P2PTransportIceEnable = 0): no route is possible".to_string())
-    } else if p.ice.relay_only() && p.ice.turn.is_empty() {
+    } else if p.ice.relay_only() && !p.ice.has_turn(&minted(&ctx)) {
         Some(format!("No route to {}: relay only, and no TURN server configured", p.identity))
     } else {
         None

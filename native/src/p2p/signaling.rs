@@ -133,12 +133,13 @@ async fn session(
                     continue; // a malformed frame from the server: ignore it
                 };
                 match msg {
-                    ServerMessage::Registered { .. } => {
+                    ServerMessage::Registered { ice_servers, .. } => {
                         registered = true;
                         *backoff = MIN_BACKOFF;
                         ctx.set_status(|s| {
                             s.registered = true;
                             s.ever_registered = true;
+                            s.minted_ice = ice_servers;
                         });
                         ctx.count(|c| c.signaling_registrations += 1);
                     }

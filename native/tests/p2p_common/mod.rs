@@ -49,8 +49,14 @@ impl SignalingServer {
 
     /// Starts it on `bind` (to restart a killed server on the same port).
     pub fn start_on(bind: SocketAddr) -> SignalingServer {
+        Self::start_with(bind, &[])
+    }
+
+    /// Starts it on `bind` with `extra` flags (for example `--turn-secret`).
+    pub fn start_with(bind: SocketAddr, extra: &[&str]) -> SignalingServer {
         let mut cmd = Command::new(signaling_binary());
         cmd.args(["--dev-insecure", "--bind", &bind.to_string(), "--log", "warn"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -200,6 +206,20 @@ impl Coturn {
     /// Starts `turnserver`, or returns `None` (after saying why) when coturn is not installed
     /// and cannot be installed here. Installs it with apt-get when running as root with apt.
     pub fn start() -> Option<Coturn> {
+        Self::start_auth(&["--lt-cred-mech".to_owned(), format!("--user={TURN_USER}:{TURN_PASS}")])
+    }
+
+    /// Like [`Coturn::start`], with time-limited credentials (the TURN REST scheme the
+    /// signaling server mints with `--turn-secret`) checked against `secret` instead of the
+    /// fixed user.
+    pub fn start_with_secret(secret: &str) -> Option<Coturn> {
+        Self::start_auth(&[
+            "--use-auth-secret".to_owned(),
+            format!("--static-auth-secret={secret}"),
+        ])
+    }
+
+    fn start_auth(auth: &[String]) -> Option<Coturn> {
         let bin = find_turnserver()?;
         let guard = COTURN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let port = free_udp_port();
@@ -209,10 +229,10 @@ impl Coturn {
         let log = dir.join("turn.log");
         let mut child = Command::new(bin)
             .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--listening-ip=127.0.0.1"])
-            .args(["--relay-ip=127.0.0.1", "--allow-loopback-peers", "--lt-cred-mech"])
+            .args(["--relay-ip=127.0.0.1", "--allow-loopback-peers"])
+            .args(auth)
             .arg(format!("--listening-port={port}"))
             .args(["--min-port=49152", "--max-port=65535", "--realm=lanewire.test"])
-            .arg(format!("--user={TURN_USER}:{TURN_PASS}"))
             .arg(format!("--userdb={}", dir.join("turndb").display()))
             .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
             .arg(format!("--log-file={}", log.display()))
