@@ -14,19 +14,22 @@
 pub(crate) mod ack;
 pub(crate) mod cc;
 pub(crate) mod flow;
+mod nagle;
 pub(crate) mod pacing;
 pub(crate) mod pmtu;
 pub(crate) mod ranges;
 pub(crate) mod recv;
+mod schedule;
 pub(crate) mod send;
 pub(crate) mod stats;
+mod timers;
 
 use crate::prelude::*;
 use crate::text;
 use alloc::collections::VecDeque;
 use core::time::Duration;
 
-use self::ack::{MAX_SEGS_PER_PACKET, RecvTracker, SegRef, SentPacket, SentPackets};
+use self::ack::{RecvTracker, SegRef, SentPacket, SentPackets};
 use self::cc::{AckSample, CongestionController, LossSample};
 use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
 use self::pacing::Pacer;
@@ -447,7 +450,7 @@ impl<A: Clone> Connection<A> {
                     self.phase = Phase::Linger;
                     self.phase_entered = now;
                     // Flush: no more Nagle waiting.
-                    self.nagle_deadline = Some(now);
+                    self.nagle_expire(now);
                 } else {
                     self.enter_fin_wait(now);
                 }
@@ -982,96 +985,6 @@ impl<A: Clone> Connection<A> {
 
     // ---------------------------------------------------------------- timers
 
-    /// The earliest time something is due.
-    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
-        if self.tx_paused {
-            // Only the time-outs: every other timer leads to sending, and would fire again
-            // and again while nothing can be sent. The rest are due at once on resuming.
-            return match self.phase {
-                Phase::Handshake | Phase::AwaitAccept => {
-                    Some(self.phase_entered + self.config.timeout_initial)
-                }
-                Phase::Connected | Phase::Linger => {
-                    Some(self.last_recv + self.config.timeout_connected)
-                }
-                Phase::FinWait => Some(self.phase_entered + FIN_WAIT),
-                Phase::ClosedByPeer | Phase::ProblemDetected => None,
-                Phase::Dead => Some(now),
-            };
-        }
-        if self.close_via_control {
-            return Some(now);
-        }
-        let mut t = Instant::FAR_FUTURE;
-        let mut at = |x: Instant| t = t.min(x);
-        match self.phase {
-            Phase::Handshake => {
-                if self.merge_from.is_none() {
-                    at(self.next_handshake_send);
-                }
-                at(self.phase_entered + self.config.timeout_initial);
-            }
-            Phase::AwaitAccept => at(self.phase_entered + self.config.timeout_initial),
-            Phase::Connected | Phase::Linger => {
-                at(self.last_recv + self.config.timeout_connected);
-                // With packets in flight the loss timer probes; otherwise a quiet peer is pinged.
-                if !self.sent.has_outstanding_eliciting() {
-                    at(self.last_recv + KEEPALIVE_INTERVAL);
-                }
-                if let Some(x) = self.sent.loss_timer() {
-                    at(x);
-                }
-                if let Some(x) = self.recv_tracker.ack_deadline {
-                    at(x);
-                }
-                if self.connect_ok_pending {
-                    at(now);
-                }
-                let window_open = self.window_open();
-                if window_open && self.send_lanes.iter().any(|l| l.has_retransmit()) {
-                    at(self.pacer.next_send_time(now));
-                }
-                if let Some(t) = self.pmtu.next_probe()
-                    && window_open
-                    && self.phase == Phase::Connected
-                {
-                    at(t.max(self.pacer.next_send_time(now)));
-                }
-                if let Some(n) = self.nagle_deadline
-                    && window_open
-                    && self.has_sendable()
-                {
-                    // A full packet's worth waits only for the pacer, not for Nagle.
-                    let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
-                    let due = if self.pending_bytes() >= room { now } else { n };
-                    at(due.max(self.pacer.next_send_time(now)));
-                }
-                if self.ping_pending || self.close_frame_pending || self.credit_due() {
-                    at(now);
-                }
-            }
-            Phase::FinWait => {
-                at(self.phase_entered + FIN_WAIT);
-                if let Some(x) = self.close_resend_at {
-                    at(x);
-                }
-                if let Some(x) = self.sent.loss_timer() {
-                    at(x);
-                }
-            }
-            Phase::ClosedByPeer | Phase::ProblemDetected => {
-                if self.close_frame_pending {
-                    at(now);
-                }
-                if let Some(x) = self.recv_tracker.ack_deadline {
-                    at(x);
-                }
-            }
-            Phase::Dead => return Some(now),
-        }
-        (t < Instant::FAR_FUTURE).then_some(t)
-    }
-
     /// Runs whatever timers are due.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
@@ -1173,15 +1086,14 @@ impl<A: Clone> Connection<A> {
         }
         let l = &mut self.send_lanes[lane_idx];
         let num = if reliable { l.queue_reliable(data) } else { l.queue_unreliable(data) };
-        let deadline = if flags.no_nagle() { now } else { now + self.config.nagle_time };
-        self.nagle_deadline = Some(self.nagle_deadline.map_or(deadline, |d| d.min(deadline)));
+        self.nagle_on_queued(now, flags.no_nagle());
         Ok(num)
     }
 
     /// Expires the Nagle timer: what is queued goes out as soon as pacing allows.
     pub(crate) fn flush(&mut self, now: Instant) {
         if self.send_lanes.iter().any(|l| l.has_new()) {
-            self.nagle_deadline = Some(now);
+            self.nagle_expire(now);
         }
     }
 
@@ -1328,9 +1240,7 @@ impl<A: Clone> Connection<A> {
         let mut want_data = false;
         if sending_data {
             let retx = self.send_lanes.iter().any(|l| l.has_retransmit());
-            let room = self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len());
-            let nagle_ok =
-                self.nagle_deadline.is_some_and(|d| d <= now) || self.pending_bytes() >= room;
+            let nagle_ok = self.nagle_ready_at(now).is_some_and(|t| t <= now);
             let new = nagle_ok && self.has_sendable();
             want_data = retx || new;
             if want_data {
@@ -1420,10 +1330,7 @@ impl<A: Clone> Connection<A> {
             // offered, not what the path carries.
             self.sent.mark_app_limited();
         }
-        // Nagle: once everything queued has gone, the next message starts a new wait.
-        if !self.send_lanes.iter().any(|l| l.has_new()) {
-            self.nagle_deadline = None;
-        }
+        self.nagle_after_packet();
         Some(total)
     }
 
@@ -1495,176 +1402,6 @@ impl<A: Clone> Connection<A> {
         }
     }
 
-    /// Fills the packet with retransmissions, then new data by lane priority and weight.
-    fn write_segments(
-        &mut self,
-        w: &mut Writer<'_>,
-        record: &mut SentPacket,
-        _now: Instant,
-    ) -> bool {
-        let mut wrote = false;
-        // Retransmissions first, highest priority lane first.
-        // Lanes in priority order; with one lane (the common case) no sorting or allocation.
-        let order = [0usize; 1];
-        let mut many = Vec::new();
-        let lanes: &[usize] = if self.send_lanes.len() == 1 {
-            &order[..]
-        } else {
-            // Insertion by priority, equal priorities in lane order (as a stable sort, without
-            // its code: lanes are few).
-            for i in 0..self.send_lanes.len() {
-                let p = self.send_lanes[i].priority;
-                let at = many.partition_point(|&j: &usize| self.send_lanes[j].priority <= p);
-                many.insert(at, i);
-            }
-            &many
-        };
-        for &i in lanes {
-            while self.send_lanes[i].has_retransmit()
-                && usize::from(record.nsegs) < MAX_SEGS_PER_PACKET
-            {
-                let lane = i as u16;
-                let Some(max) =
-                    room_for_reliable(w.remaining(), lane, self.send_lanes[i].stream_end())
-                else {
-                    break;
-                };
-                let Some((off, len)) = self.send_lanes[i].take_retransmit(max as u64) else {
-                    break;
-                };
-                self.bytes_retransmitted += len;
-                self.write_reliable(w, record, i, off, len);
-                wrote = true;
-            }
-        }
-        // New data.
-        loop {
-            if usize::from(record.nsegs) >= MAX_SEGS_PER_PACKET || w.remaining() < MIN_SEGMENT_ROOM
-            {
-                break;
-            }
-            let Some(i) = self.pick_lane() else { break };
-            let lane = i as u16;
-            let before = w.len();
-            if self.send_lanes[i].next_is_reliable() {
-                let Some(max) =
-                    room_for_reliable(w.remaining(), lane, self.send_lanes[i].stream_end())
-                else {
-                    break;
-                };
-                let credit = self.send_lanes[i].credit_room(self.conn_credit_room());
-                let Some((off, len)) =
-                    self.send_lanes[i].take_new_reliable((max as u64).min(credit))
-                else {
-                    break;
-                };
-                self.write_reliable(w, record, i, off, len);
-            } else {
-                let room = w.remaining();
-                let l = &mut self.send_lanes[i];
-                let Some(c) = l.peek_unreliable(u32::MAX) else { break };
-                // Header with an explicit length; for a fragment, offsets too.
-                let probe = UnreliableFrame {
-                    lane,
-                    msg_num: c.num,
-                    offset: c.offset,
-                    total: c.total,
-                    data: &[],
-                };
-                let hdr_frag = wire::unreliable_header_len(
-                    &UnreliableFrame { total: c.total.max(1), ..probe.clone() },
-                    true,
-                ) + 2 * wire::varint::MAX_LEN;
-                let whole_left = (c.total - c.offset) as usize;
-                let hdr_whole = wire::unreliable_header_len(
-                    &UnreliableFrame { total: c.total, offset: 0, ..probe.clone() },
-                    true,
-                ) + wire::varint::len(c.total as u64);
-                let len = if c.offset == 0 && whole_left + hdr_whole <= room {
-                    whole_left
-                } else if room > hdr_frag + MIN_SEGMENT_ROOM {
-                    // Only fragment a message that cannot fit a packet of its own; otherwise wait
-                    // for the next packet so small messages stay whole.
-                    let fresh_room =
-                        self.mtu().saturating_sub(MAX_HEADER + self.protection.tag_len() + 32);
-                    if c.offset == 0
-                        && whole_left + hdr_whole <= fresh_room
-                        && w.len() > MAX_HEADER + 8
-                    {
-                        break;
-                    }
-                    whole_left.min(room - hdr_frag)
-                } else {
-                    break;
-                };
-                let chunk = send::UnrelChunk { len: len as u32, ..c };
-                let f = UnreliableFrame {
-                    lane,
-                    msg_num: c.num,
-                    offset: c.offset,
-                    total: c.total,
-                    data: &[],
-                };
-                let frag = UnreliableFrame { data: &[0u8; 0], ..f };
-                // Write the header for `len` bytes, then the bytes straight from the queue.
-                let hdr = UnreliableFrameHeader { f: frag, len };
-                if hdr.write(w).is_none() {
-                    break;
-                }
-                let Some(dst) = w.reserve(len) else { break };
-                self.send_lanes[i].take_unreliable(chunk, dst);
-            }
-            let sent = (w.len() - before) as u64;
-            let l = &mut self.send_lanes[i];
-            l.vtime += sent * 65536 / u64::from(l.weight);
-            wrote = true;
-        }
-        wrote
-    }
-
-    fn write_reliable(
-        &mut self,
-        w: &mut Writer<'_>,
-        record: &mut SentPacket,
-        lane: usize,
-        off: u64,
-        len: u64,
-    ) {
-        let l = lane as u16;
-        // Room was checked by room_for_reliable: these writes cannot fail.
-        if wire::write_reliable_header(w, l, off, len as usize, true).is_none() {
-            self.send_lanes[lane].on_lost(off, len);
-            return;
-        }
-        let Some(dst) = w.reserve(len as usize) else {
-            self.send_lanes[lane].on_lost(off, len);
-            return;
-        };
-        self.send_lanes[lane].copy_stream(off, dst);
-        let i = usize::from(record.nsegs);
-        record.segs[i] = SegRef { lane: l, len: len as u32, offset: off };
-        record.nsegs += 1;
-    }
-
-    /// The lane to send new data from: strict priority, then least virtual time.
-    fn pick_lane(&self) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        let room = self.conn_credit_room();
-        for (i, l) in self.send_lanes.iter().enumerate() {
-            if !l.sendable(room) {
-                continue;
-            }
-            best = match best {
-                None => Some(i),
-                Some(b) => {
-                    let o = &self.send_lanes[b];
-                    if (l.priority, l.vtime) < (o.priority, o.vtime) { Some(i) } else { Some(b) }
-                }
-            };
-        }
-        best
-    }
-
     // ---------------------------------------------------------------- status
 
     pub(crate) fn info(&self, description: String) -> ConnectionInfo<A> {
@@ -1718,39 +1455,6 @@ impl<A: Clone> Connection<A> {
             bytes_retransmitted: self.bytes_retransmitted,
             lanes,
         }
-    }
-
-    /// Per-lane status, with queue times that account for priority and weight: a lane waits
-    /// for every higher-priority lane's queue, and shares the rate with its equal-priority
-    /// peers in proportion to weight while they have data.
-    fn lane_status(&self) -> Vec<LaneStatus> {
-        let n = self.send_lanes.len();
-        let mut out = vec![LaneStatus::default(); n];
-        for (i, l) in self.send_lanes.iter().enumerate() {
-            out[i].pending_reliable = l.pending_reliable();
-            out[i].pending_unreliable = l.pending_unreliable();
-            out[i].sent_unacked_reliable = l.sent_unacked();
-        }
-        for (i, l) in self.send_lanes.iter().enumerate() {
-            let mine = l.pending() as f64;
-            let mut before = 0.0;
-            for (j, o) in self.send_lanes.iter().enumerate() {
-                if j == i {
-                    continue;
-                }
-                let theirs = o.pending() as f64;
-                if o.priority < l.priority {
-                    before += theirs;
-                } else if o.priority == l.priority && theirs > 0.0 {
-                    // While both have data, they share by weight; the other lane gets
-                    // w_o / w_l bytes for each of ours, until it runs out.
-                    let share = f64::from(o.weight) / f64::from(l.weight);
-                    before += theirs.min(mine * share);
-                }
-            }
-            out[i].queue_time = self.pacer.time_for((mine + before) as usize);
-        }
-        out
     }
 
     pub(crate) fn detailed_status(&mut self, now: Instant) -> String {
@@ -1820,6 +1524,9 @@ impl<A: Clone> Connection<A> {
             self.refused_packets,
             " unreliable dropped ",
             self.unreliable.dropped,
+            "\n",
+            "next timer: ",
+            self.next_timer(now).map_or("none", |(t, _)| t.name()),
             "\n",
             "flow: held ",
             self.recv_credit.held(),
@@ -1905,40 +1612,6 @@ fn pacing_rate(config: &ConnectionConfig, cc: &dyn CongestionController) -> u64 
         return config.send_rate_max;
     }
     cc.pacing_rate().clamp(config.send_rate_min, config.send_rate_max)
-}
-
-/// The largest reliable segment that fits in `room` bytes for `lane`.
-fn room_for_reliable(room: usize, lane: u16, max_offset: u64) -> Option<usize> {
-    // Header: type, lane, offset (at most the stream's end) and a length of at most `room`.
-    let hdr = 1
-        + wire::varint::len(u64::from(lane))
-        + wire::varint::len(max_offset)
-        + wire::varint::len(room as u64);
-    let n = room.checked_sub(hdr)?;
-    (n >= 1 && room >= MIN_SEGMENT_ROOM).then_some(n)
-}
-
-/// Header of an unreliable segment carrying `len` bytes.
-struct UnreliableFrameHeader<'a> {
-    f: UnreliableFrame<'a>,
-    len: usize,
-}
-
-impl UnreliableFrameHeader<'_> {
-    fn write(&self, w: &mut Writer<'_>) -> Option<()> {
-        // The frame writer decides "fragment" by comparing data length with total, so describe
-        // the chunk with a stand-in slice of the right length without copying anything.
-        let whole = self.f.offset == 0 && self.len as u32 == self.f.total;
-        let t = 0x20u8 | 0x01 | if whole { 0 } else { 0x02 };
-        w.u8(t)?;
-        w.varint(u64::from(self.f.lane))?;
-        w.varint(self.f.msg_num)?;
-        if !whole {
-            w.varint(u64::from(self.f.offset))?;
-            w.varint(u64::from(self.f.total))?;
-        }
-        w.varint(self.len as u64)
-    }
 }
 
 fn truncate_debug(s: &str) -> String {

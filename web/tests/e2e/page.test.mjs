@@ -66,11 +66,14 @@ test('figures: throughput against a raw data channel, connect time, ping-pong', 
     ratioOfMedians: r2(median(f.rounds.map((r) => r.lw.mbps)) / median(f.rounds.map((r) => r.raw.mbps))),
     stalls: f.rounds.map((r) => r.lw.stats.stalls),
     reliableMBps: r2(f.reliable.mbps),
+    rawReliableMBps: r2(f.rawReliable.mbps),
+    reliableRatio: r2(f.reliable.mbps / f.rawReliable.mbps),
     pingP50Ms: +f.ping.p50.toFixed(3),
     pingP99Ms: +f.ping.p99.toFixed(3),
   };
   console.log(`FIGURES ${JSON.stringify(summary)}`);
   assert.ok(summary.connectMsMedian < 1000, `connect took ${summary.connectMsMedian} ms`);
   assert.ok(f.rounds.every((r) => r.lw.received > 100), 'Lanewire delivered almost nothing');
-  assert.equal(f.reliable.loss, 0, 'reliable messages lost');
+  assert.equal(f.reliable.loss, 0, 'reliable messages lost (default config flood)');
+  assert.equal(f.rawReliable.loss, 0, 'the raw reliable channel lost messages');
 });
