@@ -15,6 +15,16 @@ use crate::time::Instant;
 
 /// A packet is lost once a packet this many numbers later is acknowledged (RFC 9002 §6.1.1).
 pub(crate) const PACKET_THRESHOLD: u64 = 3;
+/// A packet declared lost and then acked was only reordered: the thresholds grow (the packet
+/// threshold to the distance that fooled it, the time threshold by an eighth of the RTT), up
+/// to these bounds, so that a path that reorders stops causing spurious retransmissions
+/// (in the manner of RACK, RFC 8985).
+const MAX_PACKET_THRESHOLD: u64 = 256;
+/// Time threshold in eighths of the RTT: 9/8 at first (RFC 9002), at most twice the RTT.
+const TIME_THRESHOLD_EIGHTHS: u32 = 9;
+const MAX_TIME_THRESHOLD_EIGHTHS: u32 = 16;
+/// Packets declared lost that are remembered for spotting spurious losses.
+const RECENTLY_LOST: usize = 64;
 /// Maximum time we hold an ack for reliable data before sending it. GNS waits up to 50 ms;
 /// 5 ms keeps the sender's RTT and loss signals fresh at a cost of at most 200 tiny packets a
 /// second, and acks usually ride on data packets anyway.
@@ -34,12 +44,78 @@ const MAX_RTO_BACKOFF: u32 = 6;
 /// Reliable segments one packet may carry (packets are built to respect it).
 pub(crate) const MAX_SEGS_PER_PACKET: usize = 8;
 
+/// Packet numbers remembered for duplicate detection below the largest received: a packet
+/// this far or further behind the largest is taken for a replay and dropped. 4,096 numbers cover
+/// 40 ms of reordering at 100,000 packets a second; the bitmap costs 512 bytes per connection.
+pub(crate) const REPLAY_WINDOW: u64 = 4096;
+
+/// Which recent packet numbers arrived: a bitmap ring indexed by packet number modulo
+/// [`REPLAY_WINDOW`], below the largest number seen.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayWindow {
+    largest: Option<u64>,
+    bits: [u64; (REPLAY_WINDOW / 64) as usize],
+}
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        ReplayWindow { largest: None, bits: [0; (REPLAY_WINDOW / 64) as usize] }
+    }
+}
+
+impl ReplayWindow {
+    fn bit(pn: u64) -> (usize, u64) {
+        let i = pn % REPLAY_WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
+    /// True if `pn` arrived already, or is too old to tell (a replay).
+    pub(crate) fn seen(&self, pn: u64) -> bool {
+        let Some(largest) = self.largest else { return false };
+        if pn > largest {
+            return false;
+        }
+        if largest - pn >= REPLAY_WINDOW {
+            return true;
+        }
+        let (w, b) = Self::bit(pn);
+        self.bits[w] & b != 0
+    }
+
+    /// Records `pn` (not [`seen`](Self::seen)).
+    pub(crate) fn insert(&mut self, pn: u64) {
+        match self.largest {
+            Some(largest) if pn <= largest => {}
+            Some(largest) if pn - largest < REPLAY_WINDOW => {
+                // Numbers skipped on the way up did not arrive (yet).
+                for skipped in largest + 1..pn {
+                    let (w, b) = Self::bit(skipped);
+                    self.bits[w] &= !b;
+                }
+                self.largest = Some(pn);
+            }
+            _ => {
+                self.bits = [0; (REPLAY_WINDOW / 64) as usize];
+                self.largest = Some(pn);
+            }
+        }
+        let (w, b) = Self::bit(pn);
+        self.bits[w] |= b;
+    }
+}
+
 /// Packets received from the peer.
 #[derive(Debug, Default)]
 pub(crate) struct RecvTracker {
+    /// Packet numbers to acknowledge.
     ranges: RangeSet,
-    /// Packets below this are duplicates or no longer wanted by the sender.
+    /// Packets below this are no longer acknowledged: the sender said it does not need them
+    /// (stop waiting), or they fell out of the remembered ranges. Such a packet that arrives
+    /// late is still taken (its unreliable data delivered, its reliable data used if still
+    /// missing): duplicates are told by the replay window, not by the floor.
     floor: u64,
+    /// Duplicate and replay detection.
+    replay: ReplayWindow,
     pub(crate) largest: Option<u64>,
     largest_time: Instant,
     /// Ack-eliciting packets since our last ack.
@@ -51,9 +127,9 @@ pub(crate) struct RecvTracker {
 }
 
 impl RecvTracker {
-    /// True if `pn` was already received or is too old to matter.
+    /// True if `pn` was already received, or is older than the replay window.
     pub(crate) fn is_duplicate(&self, pn: u64) -> bool {
-        pn < self.floor || self.ranges.contains(pn)
+        self.replay.seen(pn)
     }
 
     /// Records `pn`; the caller checked [`is_duplicate`](Self::is_duplicate).
@@ -62,6 +138,9 @@ impl RecvTracker {
             Some(l) => pn != l + 1,
             None => pn != 0,
         };
+        self.replay.insert(pn);
+        // Acked even below the floor: the sender gave up on it, but learns that the path
+        // only reordered it (and stops declaring such packets lost so early).
         self.ranges.insert(pn..pn.saturating_add(1));
         if self.largest.is_none_or(|l| pn > l) {
             self.largest = Some(pn);
@@ -262,6 +341,14 @@ pub(crate) struct SentPackets {
     pub(crate) time_of_last_eliciting: Option<Instant>,
     /// Packets declared lost (for statistics).
     pub(crate) lost_packets: u64,
+    /// Of those, acked later: they were only reordered.
+    pub(crate) spurious_losses: u64,
+    /// Reordering thresholds in force (0: the initial ones, see [`PACKET_THRESHOLD`]).
+    packet_threshold: u64,
+    time_threshold_eighths: u32,
+    /// The packets most recently declared lost, with the largest acked number then: an ack
+    /// for one of them shows a spurious loss (their records are gone by then).
+    recently_lost: alloc::collections::VecDeque<(u64, u64)>,
     /// Bytes of ack-eliciting packets acknowledged so far.
     pub(crate) delivered: u64,
     /// When `delivered` last grew.
@@ -344,11 +431,18 @@ impl SentPackets {
             return out;
         }
         let mut rtt_sample = None;
+        let (mut spurious, mut reordered_by) = (0u64, 0u64);
         // The most recently sent packet newly acked: (send time, delivered, delivered time,
         // first sent time, app-limited).
         let mut newest: Option<(Instant, u64, Instant, Instant, bool)> = None;
         let end = self.base + self.q.len() as u64;
+        let mut acked_ranges = [(0u64, 0u64); 8];
+        let mut n_ranges = 0;
         for (low, high) in ranges {
+            if n_ranges < acked_ranges.len() {
+                acked_ranges[n_ranges] = (low, high);
+                n_ranges += 1;
+            }
             let lo = low.max(self.base);
             let hi = high.min(end.saturating_sub(1));
             if lo > hi || end == self.base {
@@ -396,6 +490,22 @@ impl SentPackets {
                 }
             }
         }
+        // Packets declared lost that this ack covers were only reordered.
+        self.recently_lost.retain(|&(pn, largest_then)| {
+            let hit = acked_ranges[..n_ranges].iter().any(|&(lo, hi)| (lo..=hi).contains(&pn));
+            if hit {
+                spurious += 1;
+                reordered_by = reordered_by.max(largest_then.saturating_sub(pn) + 1);
+            }
+            !hit
+        });
+        if spurious > 0 {
+            self.spurious_losses += spurious;
+            self.packet_threshold =
+                self.packet_threshold().max(reordered_by).min(MAX_PACKET_THRESHOLD);
+            self.time_threshold_eighths =
+                (self.time_threshold_eighths() + 1).min(MAX_TIME_THRESHOLD_EIGHTHS);
+        }
         if out.newly_acked == 0 {
             return out;
         }
@@ -429,7 +539,8 @@ impl SentPackets {
         self.loss_time = None;
         let Some(largest) = self.largest_acked else { return };
         let rtt = self.rtt.get().max(self.rtt.latest);
-        let loss_delay = (rtt * 9 / 8).max(Duration::from_millis(1));
+        let loss_delay = (rtt * self.time_threshold_eighths() / 8).max(Duration::from_millis(1));
+        let packet_threshold = self.packet_threshold();
         let lost_send_time = now - loss_delay;
         let mut inflight = self.bytes_in_flight;
         let mut lost = 0;
@@ -446,10 +557,14 @@ impl SentPackets {
                 p.fate = Fate::Lost;
                 continue;
             }
-            if p.time <= lost_send_time || largest - pn >= PACKET_THRESHOLD {
+            if p.time <= lost_send_time || largest - pn >= packet_threshold {
                 Self::resolve(p, Fate::Lost, &mut inflight);
                 lost += 1;
                 on_lost(p);
+                if self.recently_lost.len() >= RECENTLY_LOST {
+                    self.recently_lost.pop_front();
+                }
+                self.recently_lost.push_back((pn, largest));
             } else {
                 let t = p.time + loss_delay;
                 self.loss_time = Some(self.loss_time.map_or(t, |x: Instant| x.min(t)));
@@ -458,6 +573,18 @@ impl SentPackets {
         self.bytes_in_flight = inflight;
         self.lost_packets += lost;
         self.pop_resolved();
+    }
+
+    fn packet_threshold(&self) -> u64 {
+        if self.packet_threshold == 0 { PACKET_THRESHOLD } else { self.packet_threshold }
+    }
+
+    fn time_threshold_eighths(&self) -> u32 {
+        if self.time_threshold_eighths == 0 {
+            TIME_THRESHOLD_EIGHTHS
+        } else {
+            self.time_threshold_eighths
+        }
     }
 
     /// When the loss-detection timer (time threshold or RTO) fires next.
@@ -548,7 +675,15 @@ mod tests {
         r.on_stop_waiting(6);
         r.ack_ranges(t(1), &mut out);
         assert_eq!(out, vec![(9, 9), (6, 6)]);
-        assert!(r.is_duplicate(3), "below the floor");
+        assert!(!r.is_duplicate(3), "a late packet below the floor is still taken");
+        r.on_packet(3, t(2), true);
+        assert!(r.is_duplicate(3), "once");
+        r.ack_ranges(t(2), &mut out);
+        assert_eq!(out, vec![(9, 9), (6, 6), (3, 3)], "and acked, so the sender learns");
+        // Far behind the largest: a replay.
+        r.on_packet(9 + REPLAY_WINDOW, t(3), true);
+        assert!(r.is_duplicate(8) && r.is_duplicate(9));
+        assert!(!r.is_duplicate(10) && !r.is_duplicate(8 + REPLAY_WINDOW));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -30,6 +30,8 @@ impl RangeSet {
     pub(crate) fn total(&self) -> u64 {
         self.r.iter().map(|x| x.end - x.start).sum()
     }
+    /// True if `v` is in a range (the model check of the tests).
+    #[cfg(test)]
     pub(crate) fn contains(&self, v: u64) -> bool {
         let i = self.r.partition_point(|x| x.end <= v);
         self.r.get(i).is_some_and(|x| x.start <= v)

@@ -16,7 +16,8 @@
 //! What BBR v1 lacks, and a game transport needs (in the manner of BBR v2):
 //!
 //! - **A loss band.** Loss is congestion only when a round lost more than [`LOSS_BAND_PERCENT`]
-//!   of its packets while it queued (a bottleneck's full buffer drops at its tail), or more than
+//!   of its packets while it queued (its lowest RTT above the minimum: a bottleneck's full
+//!   buffer delays every packet and drops at its tail), or more than
 //!   a fifth whatever the RTT did. Random loss (Wi-Fi, mobile links) of several percent is not a
 //!   signal. On congestion the bandwidth the model may use (`bw_lo`) drops to what the last
 //!   round delivered, and at least by 30 % of what it was, until the next probe; the bandwidth
@@ -52,7 +53,7 @@ const CWND_GAIN: u64 = 200;
 /// ProbeBW's pacing gains, in percent, one phase per minimum RTT.
 const PROBE_GAINS: [u64; 8] = [125, 75, 100, 100, 100, 100, 100, 100];
 /// Loss above this share of a round's packets is congestion when the round also queued (its
-/// highest RTT a quarter above the minimum): a full bottleneck queue drops at its tail. Below
+/// lowest RTT an eighth above the minimum): a full bottleneck queue drops at its tail. Below
 /// it, or without a queue, loss is random (Wi-Fi, mobile) and not a signal.
 pub(crate) const LOSS_BAND_PERCENT: u64 = 3;
 /// Loss above this share of a round's packets is congestion whatever the RTT (a bottleneck
@@ -119,7 +120,6 @@ pub struct Bbr {
     round_lost: u64,
     round_delivered_start: u64,
     round_min_rtt: Option<Duration>,
-    round_max_rtt: Option<Duration>,
     /// Delay-trend guard: consecutive rounds with a standing queue, drains that did not
     /// remove it, and whether it rests (the queue is another flow's).
     standing_rounds: u32,
@@ -157,7 +157,6 @@ impl Bbr {
             round_lost: 0,
             round_delivered_start: 0,
             round_min_rtt: None,
-            round_max_rtt: None,
             standing_rounds: 0,
             futile_drains: 0,
             guard_resting: false,
@@ -225,8 +224,12 @@ impl Bbr {
     fn end_round(&mut self, now: Instant) {
         let delivered = self.delivered - self.round_delivered_start;
         let lost = self.round_lost;
-        let queued = match (self.round_max_rtt, self.min_rtt) {
-            (Some(max), Some(min)) => max > min + min / 4 + Duration::from_millis(1),
+        // A full bottleneck queue delays every packet of the round (reordering delays only
+        // some): the round's lowest RTT tells.
+        let queued = match (self.round_min_rtt, self.min_rtt) {
+            (Some(round_min), Some(min)) => {
+                round_min > min + (min / 8).max(Duration::from_millis(2))
+            }
             _ => false,
         };
         let over = |pct: u64| lost.saturating_mul(100) > (delivered + lost).saturating_mul(pct);
@@ -264,7 +267,6 @@ impl Bbr {
         self.round_lost = 0;
         self.round_delivered_start = self.delivered;
         self.round_min_rtt = None;
-        self.round_max_rtt = None;
         self.round += 1;
         if self.round_busy {
             self.busy_round += 1;
@@ -385,7 +387,6 @@ impl CongestionController for Bbr {
                 self.min_rtt_stamp = now;
             }
             self.round_min_rtt = Some(self.round_min_rtt.map_or(rtt, |m| m.min(rtt)));
-            self.round_max_rtt = Some(self.round_max_rtt.map_or(rtt, |m| m.max(rtt)));
         }
         if let Some(rs) = ack.rate {
             if rs.prior_delivered >= self.next_round_delivered {
