@@ -1,7 +1,6 @@
 //! A path that silently drops datagrams above 1232 bytes (a tunnel, a VPN): full-size packets
 //! vanish, so the connection must notice and fall back to smaller packets instead of timing
 //! out.
-#![cfg(feature = "sim")]
 
 mod common;
 
