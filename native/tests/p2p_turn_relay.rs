@@ -5,7 +5,6 @@
 //! NAT/firewall reason that names TURN.
 //!
 //! Needs coturn (`apt-get install -y coturn`); skipped with a message when it is missing.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 
