@@ -4,7 +4,8 @@
 //! connection works and reports the relayed route; a wrong password fails cleanly with a
 //! NAT/firewall reason that names TURN.
 //!
-//! Needs coturn (`apt-get install -y coturn`); skipped with a message when it is missing.
+//! Needs coturn (`apt-get install -y coturn`; `cargo xtask setup` installs it): reported as
+//! skipped (`LANEWIRE-SKIP:`) when it is missing, and failed when `CI=true`.
 
 mod p2p_common;
 
@@ -24,7 +25,7 @@ fn relay_only(turn: &Coturn, pass: &str) -> Config {
 
 #[test]
 fn relay_only_through_coturn() {
-    let Some(turn) = Coturn::start() else { return };
+    let Some(turn) = Coturn::start("relay_only_through_coturn") else { return };
     let server = SignalingServer::start();
     let url = server.url();
     let alice = peer(&url, "str:alice");
@@ -59,7 +60,7 @@ fn relay_only_through_coturn() {
 
 #[test]
 fn wrong_turn_password_fails_cleanly() {
-    let Some(turn) = Coturn::start() else { return };
+    let Some(turn) = Coturn::start("wrong_turn_password_fails_cleanly") else { return };
     let server = SignalingServer::start();
     let url = server.url();
     let alice = peer(&url, "str:alice");
