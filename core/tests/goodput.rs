@@ -6,7 +6,6 @@
 //! To accept a new table after an intended change, run (natively)
 //! `LANEWIRE_BLESS=1 cargo test -p lanewire-core --features sim --test goodput`
 //! and commit the rewritten snapshot.
-#![cfg(feature = "sim")]
 
 mod common;
 

@@ -1,7 +1,6 @@
 //! Untrusted bytes into the endpoint: random datagrams, and real packets mutated, truncated,
 //! extended and replayed. Nothing panics, nothing allocates without bound, and bad input shows
 //! up in the endpoint's counters.
-#![cfg(feature = "sim")]
 
 mod common;
 

@@ -1,5 +1,4 @@
 //! Encryption, authentication and tamper resistance, on the simulator.
-#![cfg(feature = "sim")]
 
 mod common;
 

@@ -1,7 +1,6 @@
 //! Long soaks: the random-message stress test over many seeds and links, including the GNS
 //! soak matrix (20 % loss, 200 ms round trip, heavy reordering). Ignored by default; run with
 //! `cargo xtask soak` (release build).
-#![cfg(feature = "sim")]
 
 mod common;
 

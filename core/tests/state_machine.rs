@@ -1,5 +1,4 @@
 //! Connection states, transitions and the errors of each call, on the simulator.
-#![cfg(feature = "sim")]
 
 mod common;
 

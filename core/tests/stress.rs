@@ -3,7 +3,6 @@
 //! quiet phases, over a grid of impaired links. Every reliable message arrives exactly once, in
 //! order, byte-identical; every unreliable message that arrives is intact; the connection
 //! never drops; queues drain in the quiet phases.
-#![cfg(feature = "sim")]
 
 mod common;
 

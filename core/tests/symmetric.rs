@@ -1,7 +1,6 @@
 //! Symmetric connect on the simulator: both peers connect to each other at once, the driver
 //! tells one side to give way (`Endpoint::merge_incoming`), and exactly one connection results,
 //! which both applications see as their own outgoing connection.
-#![cfg(feature = "sim")]
 
 mod common;
 

@@ -1,7 +1,6 @@
 //! Per-connection transmit pause (`Endpoint::set_transmit_paused`), on the simulator: a paused
 //! connection sends nothing and keeps its reliable data queued, its timers do not spin, the
 //! endpoint's other connections go on, and on resuming everything arrives in order.
-#![cfg(feature = "sim")]
 
 mod common;
 

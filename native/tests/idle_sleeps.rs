@@ -25,8 +25,7 @@ fn idle_connections_use_no_cpu() {
     common::ping(&client, c, &server, s);
     let pair = client.socket_pair(false).unwrap();
     let Some(before) = cpu_ticks() else {
-        println!("idle_sleeps: no /proc/self/stat here; skipped");
-        return;
+        return common::skip("idle_connections_use_no_cpu", "no /proc/self/stat here (not Linux)");
     };
     std::thread::sleep(Duration::from_secs(2));
     let used = cpu_ticks().unwrap() - before;

@@ -3,7 +3,6 @@
 //! the connection until SCTP has released half of it, as a UDP driver waits for a socket to
 //! become writable. Every reliable message arrives, in order, and no datagram is dropped for a
 //! full buffer.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -1,7 +1,6 @@
 //! Ends of P2P connections carry their reasons to the peer: an application close with its
 //! code and debug text, a lingering close after its reliable data, an incoming connection the
 //! application refuses, and a connect to a virtual port nobody listens on.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -2,7 +2,6 @@
 //! Lanewire over a WebRTC data channel: both see one connection, messages pass both ways
 //! reliably and unreliably, connection info reports DTLS instead of the core's AEAD and the
 //! peer's identity, and poll groups and user data work as over UDP.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

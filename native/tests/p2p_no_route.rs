@@ -1,7 +1,6 @@
 //! When ICE cannot find a route, the connect fails fast and cleanly with
 //! `MISC_P2P_NAT_FIREWALL` and a debug text that says why: relay-only without a TURN server,
 //! ICE disabled, and no candidate the candidate policy lets us share.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -2,7 +2,6 @@
 //! connections working; restarted, both peers register again by themselves and new
 //! connections are made. A lossy, duplicating signaling path still yields exactly one
 //! connection per connect.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -6,7 +6,6 @@
 //! byte-identical; every unreliable one that arrives is intact; the connection never drops;
 //! queues drain in the quiet phases. The message format is the core stress test's
 //! (`tests/common`).
-#![cfg(feature = "webrtc")]
 
 mod common;
 mod p2p_common;

@@ -2,7 +2,6 @@
 //! each other at the same moment get exactly one connection, which each sees as its own
 //! outgoing one; a connect to a peer whose connection is already waiting returns that
 //! connection; a second symmetric connect is refused. Also with lossy, duplicating signaling.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -1,7 +1,6 @@
 //! P2P connects that cannot succeed fail cleanly, within `TimeoutInitial`, with a reason
 //! that says why: an identity nobody registered, a signaling server that went away, and
 //! calls that are wrong from the start.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -3,7 +3,6 @@
 //! A peer registered through `wss://` with the proxy's certificate trusted connects by
 //! identity to a peer on the plain URL; without that trust, registration fails with the TLS
 //! reason.
-#![cfg(feature = "webrtc")]
 
 mod p2p_common;
 

@@ -35,10 +35,13 @@ OPTIONS:
   --no-browser  skip the steps that start a browser (browser, e2e)
   -h, --help this text
 
-Ends with a table of the steps and, as the last line, `N passed, N failed` summed over every
-`test result:` line of the cargo test runs (a test run that fails without reporting a failed
-test, e.g. a crash or a build error, counts as 1 failed). The environment (CARGO_TARGET_DIR, RUSTFLAGS, ...)
-is passed through unchanged.";
+Ends with a table of the steps and, as the last line, `N passed, N failed, N skipped` summed
+over every `test result:` line of the cargo test runs and every node:test summary (a test run
+that fails without reporting a failed test, e.g. a crash or a build error, counts as 1
+failed). A test that cannot run here because a tool or a permission it needs is missing
+(coturn, nftables, root for network namespaces, ...) prints `LANEWIRE-SKIP: <test>: <reason>`
+and is counted as skipped, not passed; with CI=true in the environment it fails instead.
+The environment (CARGO_TARGET_DIR, RUSTFLAGS, CI, ...) is passed through unchanged.";
 
 /// One step of the suite.
 pub(crate) struct Step {

@@ -9,6 +9,10 @@ use lanewire::{
     Config, ConfigKey, ConnectionHandle, ConnectionState, ListenSocketHandle, SendFlags, Sockets,
 };
 
+mod skip;
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use skip::{in_ci, skip};
+
 /// Every wait in these tests is bounded by this unless it says otherwise.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 
 use lanewire::{ConnectionHandle, ConnectionState, SignalingConfig, Sockets, StatusChanged};
 
+// The same file as `common::skip`, on purpose: one helper for every test of the crate, also
+// in the test binaries that use both `common` and `p2p_common`.
+#[path = "../common/skip.rs"]
+#[allow(clippy::duplicate_mod)]
+mod skip;
+#[allow(unused_imports)] // each test binary uses what it needs
+pub use skip::{in_ci, skip};
+
 /// Every wait is bounded by this unless it says otherwise.
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -203,24 +211,34 @@ pub const TURN_USER: &str = "lanewire";
 pub const TURN_PASS: &str = "relay-secret";
 
 impl Coturn {
-    /// Starts `turnserver`, or returns `None` (after saying why) when coturn is not installed
-    /// and cannot be installed here. Installs it with apt-get when running as root with apt.
-    pub fn start() -> Option<Coturn> {
-        Self::start_auth(&["--lt-cred-mech".to_owned(), format!("--user={TURN_USER}:{TURN_PASS}")])
+    /// Starts `turnserver` for `test` with a fixed user. When coturn is not installed and
+    /// cannot be installed here, reports `test` as skipped ([`skip`]: a failure under CI) and
+    /// returns `None`. Installs it with apt-get when running as root with apt.
+    pub fn start(test: &str) -> Option<Coturn> {
+        Self::start_auth(
+            test,
+            &["--lt-cred-mech".to_owned(), format!("--user={TURN_USER}:{TURN_PASS}")],
+        )
     }
 
     /// Like [`Coturn::start`], with time-limited credentials (the TURN REST scheme the
     /// signaling server mints with `--turn-secret`) checked against `secret` instead of the
     /// fixed user.
-    pub fn start_with_secret(secret: &str) -> Option<Coturn> {
-        Self::start_auth(&[
-            "--use-auth-secret".to_owned(),
-            format!("--static-auth-secret={secret}"),
-        ])
+    pub fn start_with_secret(test: &str, secret: &str) -> Option<Coturn> {
+        Self::start_auth(
+            test,
+            &["--use-auth-secret".to_owned(), format!("--static-auth-secret={secret}")],
+        )
     }
 
-    fn start_auth(auth: &[String]) -> Option<Coturn> {
-        let bin = find_turnserver()?;
+    fn start_auth(test: &str, auth: &[String]) -> Option<Coturn> {
+        let bin = match find_turnserver() {
+            Ok(bin) => bin,
+            Err(reason) => {
+                skip(test, &reason);
+                return None;
+            }
+        };
         let guard = COTURN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let port = free_udp_port();
         let dir =
@@ -284,7 +302,8 @@ impl Drop for Coturn {
     }
 }
 
-fn find_turnserver() -> Option<PathBuf> {
+/// coturn's `turnserver`, installed with apt-get if need be; or why there is none.
+fn find_turnserver() -> Result<PathBuf, String> {
     let which = || {
         ["/usr/bin/turnserver", "/usr/local/bin/turnserver"]
             .iter()
@@ -292,7 +311,7 @@ fn find_turnserver() -> Option<PathBuf> {
             .find(|p| p.exists())
     };
     if let Some(p) = which() {
-        return Some(p);
+        return Ok(p);
     }
     let apt = PathBuf::from("/usr/bin/apt-get");
     if apt.exists() {
@@ -305,14 +324,12 @@ fn find_turnserver() -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success());
         if ok && let Some(p) = which() {
-            return Some(p);
+            return Ok(p);
         }
     }
-    eprintln!(
-        "SKIPPED: coturn's turnserver is not installed and apt-get could not install it; \
-         run `apt-get install -y coturn` (or `cargo xtask setup`) to run the TURN tests"
-    );
-    None
+    Err("coturn's turnserver is not installed and apt-get could not install it; run \
+         `apt-get install -y coturn` (or `cargo xtask setup`) to run the TURN tests"
+        .to_owned())
 }
 
 /// A UDP port free on 127.0.0.1 right now.

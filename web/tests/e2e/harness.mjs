@@ -19,6 +19,22 @@ export const signalingBin = process.env.LANEWIRE_SIGNALING_BIN ?? join(targetDir
 export const examplesDir = process.env.LANEWIRE_EXAMPLES_DIR ?? join(targetDir, 'debug', 'examples');
 export const chromiumBin = process.env.CHROMIUM_BIN ?? '/usr/lib/chromium/chromium';
 
+/** True when the environment says this is CI (`CI=true` or `CI=1`). */
+export const inCi = /^(true|1)$/i.test(process.env.CI ?? '');
+
+/**
+ * node:test's `skip` option for tests that need `what` (a tool `cargo xtask setup` installs):
+ * `false` when `have` is truthy, else the reason, which node:test reports as a skip (`# skipped
+ * N`, counted as skipped by `cargo xtask test`, never as passed). Under CI a missing tool is a
+ * failure, not a skip: this throws, which fails the test file.
+ */
+export function skipWithout(have, what) {
+  if (have) return false;
+  const why = `${what} is missing (\`cargo xtask setup\` installs it)`;
+  if (inCi) throw new Error(`${why}; with CI=true a missing tool is a failure, not a skip`);
+  return why;
+}
+
 /** `promise`, or a rejection naming `what` after `ms`. */
 export function withTimeout(promise, ms, what) {
   let timer;

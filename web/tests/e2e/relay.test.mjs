@@ -5,8 +5,9 @@
 //
 // Needs: pkg/ built (`npm run build`), target/debug/lanewire-signaling (or
 // LANEWIRE_SIGNALING_BIN), coturn's turnserver (`apt-get install coturn`; `cargo xtask setup`
-// installs it), Chromium at /usr/lib/chromium/chromium (or CHROMIUM_BIN). Run it inside a
-// network namespace with only `lo`: `cargo xtask test` does.
+// installs it; without it the TURN tests are reported as skipped, and fail under CI=true),
+// Chromium at /usr/lib/chromium/chromium (or CHROMIUM_BIN). Run it inside a network namespace
+// with only `lo`: `cargo xtask test` does.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,9 +16,11 @@ import { createSocket } from 'node:dgram';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { launchChromium, loggedPage, packedSite, startSignaling, withTimeout } from './harness.mjs';
+import { launchChromium, loggedPage, packedSite, skipWithout, startSignaling, withTimeout } from './harness.mjs';
 
 const turnBin = ['/usr/bin/turnserver', '/usr/local/bin/turnserver'].find((p) => existsSync(p));
+// Each test's `skip` option: skipped (and counted so) without coturn; under CI, a failure.
+const noTurn = skipWithout(turnBin, "coturn's turnserver");
 const TURN_USER = 'lanewire';
 const TURN_PASS = 'relay-secret';
 
@@ -127,7 +130,7 @@ function pairThrough(iceServers, config) {
   }, { iceServers, config });
 }
 
-test('relay-only ICE connects through coturn and reports relayed', { skip: !turnBin && 'coturn is not installed' }, async () => {
+test('relay-only ICE connects through coturn and reports relayed', { skip: noTurn }, async () => {
   const ice = [{ urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: TURN_PASS }];
   const r = await withTimeout(pairThrough(ice, { P2PTransportIceEnable: 1 }), 30000, 'relayed pair');
   console.log(`FIGURES ${JSON.stringify({ relayedConnectMs: Math.round(r.ms) })}`);
@@ -136,14 +139,14 @@ test('relay-only ICE connects through coturn and reports relayed', { skip: !turn
   assert.deepEqual(r.relayed, [true, true]);
 });
 
-test('with every candidate kind the loopback route is direct', { skip: !turnBin && 'coturn is not installed' }, async () => {
+test('with every candidate kind the loopback route is direct', { skip: noTurn }, async () => {
   const ice = [{ urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: TURN_PASS }];
   const r = await withTimeout(pairThrough(ice, {}), 30000, 'direct pair');
   assert.equal(r.state, 'connected', `connect failed: ${r.endReason} ${r.endDebug}`);
   assert.deepEqual(r.relayed, [false, false]);
 });
 
-test('a wrong TURN password fails cleanly', { skip: !turnBin && 'coturn is not installed' }, async () => {
+test('a wrong TURN password fails cleanly', { skip: noTurn }, async () => {
   const ice = [{ urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username: TURN_USER, credential: 'wrong' }];
   const r = await withTimeout(pairThrough(ice, { P2PTransportIceEnable: 1, TimeoutInitial: 3000 }), 30000, 'failing pair');
   assert.equal(r.state, 'problemDetectedLocally');
