@@ -992,11 +992,17 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
             }
             let group = c.poll_group;
             let before = c.recv_queue.len();
+            let largest_before = c.largest_received();
+            let len = data.len();
             match c.handle_data(now, header_len, h.truncated_pn, h.pn_len, data) {
                 PacketOutcome::Accepted => {
-                    if migrated {
-                        // Authenticated by our AEAD: the peer's address changed (NAT rebinding).
-                        c.remote = from;
+                    if !migrated {
+                        c.on_path_bytes(len);
+                    } else if c.largest_received() != largest_before {
+                        // Authenticated by our AEAD and the newest packet: the peer's address
+                        // changed (NAT rebinding). Follow it, and validate it.
+                        let challenge = self.rng.u64().to_le_bytes();
+                        c.on_address_change(from, len, challenge);
                     }
                 }
                 PacketOutcome::Dropped => self.stats.dropped_by_connection += 1,

@@ -55,6 +55,10 @@ pub struct World {
     pub capture: bool,
     /// Recorded datagrams: (from, to, bytes).
     pub captured: Vec<(SimAddr, SimAddr, Vec<u8>)>,
+    /// Nodes that moved (see [`World::rebind`]): node -> the address it sends from now.
+    moved: HashMap<u32, u32>,
+    /// Addresses nodes moved to: address -> node.
+    aliases: HashMap<u32, u32>,
 }
 
 impl World {
@@ -71,6 +75,8 @@ impl World {
             datagrams: 0,
             capture: false,
             captured: Vec::new(),
+            moved: HashMap::new(),
+            aliases: HashMap::new(),
         }
     }
 
@@ -90,6 +96,28 @@ impl World {
                 let rng = self.rng.fork();
                 self.links.insert((from.0, to.0), Link::new(config, rng));
             }
+        }
+    }
+
+    /// Moves node `node` to address `to` (a NAT rebinding): it sends from `to` from now on,
+    /// datagrams to `to` reach it, and datagrams to its old address are lost. `to` must not
+    /// be another node's index (use large numbers, such as 1000).
+    pub fn rebind(&mut self, node: SimAddr, to: SimAddr) {
+        self.moved.insert(node.0, to.0);
+        self.aliases.insert(to.0, node.0);
+    }
+
+    /// The address node `node` sends from.
+    fn address_of(&self, node: u32) -> u32 {
+        self.moved.get(&node).copied().unwrap_or(node)
+    }
+
+    /// The node that address `addr` reaches, if any.
+    fn node_at(&self, addr: u32) -> Option<usize> {
+        match self.aliases.get(&addr) {
+            Some(&n) => Some(n as usize),
+            None => ((addr as usize) < self.nodes.len() && !self.moved.contains_key(&addr))
+                .then_some(addr as usize),
         }
     }
 
@@ -116,10 +144,11 @@ impl World {
                 self.buf = buf;
                 let Some(t) = t else { break };
                 let data = self.buf[..t.len].to_vec();
+                let from = self.address_of(i as u32);
                 if self.capture {
-                    self.captured.push((SimAddr(i as u32), t.to, data.clone()));
+                    self.captured.push((SimAddr(from), t.to, data.clone()));
                 }
-                self.link(i as u32, t.to.0).send(now, t.len, (t.local, data));
+                self.link(from, t.to.0).send(now, t.len, (t.local, data));
             }
         }
         // Deliver.
@@ -130,7 +159,7 @@ impl World {
                 self.links.get_mut(&(from, to)).and_then(|l| l.poll_deliver(now))
             {
                 self.datagrams += 1;
-                if let Some(n) = self.nodes.get_mut(to as usize) {
+                if let Some(n) = self.node_at(to).and_then(|i| self.nodes.get_mut(i)) {
                     n.handle_datagram(now, LocalId(0), SimAddr(from), &mut data);
                 }
             }

@@ -10,7 +10,7 @@
 //! - The server ([`Server`], [`Config`], [`Limits`]; feature `server`, on by default): a tokio
 //!   WebSocket server with per-client limits, `/healthz`, `/metrics`, optional static files, and
 //!   the `lanewire-signaling` binary; [`turn`] mints the time-limited TURN credentials it hands
-//!   out; with feature `redis`, instances join through Redis ([`ClusterConfig`]).
+//!   out; with feature `redis`, instances join through Redis (`ClusterConfig`).
 //!
 //! Without the `server` feature the crate depends only on serde, serde_json, hmac, sha2 and
 //! data-encoding, and builds for `wasm32-unknown-unknown`.

@@ -16,6 +16,7 @@ pub(crate) mod cc;
 pub(crate) mod flow;
 mod nagle;
 pub(crate) mod pacing;
+mod path;
 pub(crate) mod pmtu;
 pub(crate) mod ranges;
 pub(crate) mod recv;
@@ -33,6 +34,7 @@ use self::ack::{RecvTracker, SegRef, SentPacket, SentPackets};
 use self::cc::{AckSample, CongestionController, LossSample};
 use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
 use self::pacing::Pacer;
+use self::path::PathValidation;
 use self::pmtu::PathMtu;
 use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
@@ -71,6 +73,8 @@ const BLACK_HOLE_RTOS: u32 = 3;
 /// random loss that happens by chance with probability 0.2^10 ≈ 10^-7 per run; a false alarm
 /// costs a few round trips of smaller packets until the search confirms the size again.
 const BLACK_HOLE_LARGE_LOSSES: u32 = 10;
+/// Less room than this for an unvalidated address: wait for it to send more.
+const MIN_AMPLIFICATION_ROOM: usize = 64;
 /// Largest packet number accepted (2^62, as QUIC).
 const MAX_PACKET_NUMBER: u64 = 1 << 62;
 /// Segments are not started in less room than this.
@@ -247,6 +251,13 @@ pub(crate) struct Connection<A> {
     pub(crate) tx_paused: bool,
     /// The transport's own datagram limit (a WebRTC data channel): the packet size, unprobed.
     transport_max_datagram: Option<usize>,
+    /// The peer's new address, while it is being validated.
+    path: Option<PathValidation<A>>,
+    /// A path challenge of the peer's to echo.
+    path_response: Option<[u8; 8]>,
+    /// Address changes followed, and new addresses given up (for the detailed status).
+    path_moves: u64,
+    path_failures: u64,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -348,6 +359,10 @@ impl<A: Clone> Connection<A> {
             merge_from: None,
             tx_paused: false,
             transport_max_datagram: None,
+            path: None,
+            path_response: None,
+            path_moves: 0,
+            path_failures: 0,
         }
     }
 
@@ -698,7 +713,9 @@ impl<A: Clone> Connection<A> {
                 | Frame::StopWaiting { .. }
                 | Frame::Stats { .. }
                 | Frame::MaxData { .. }
-                | Frame::MaxLaneData { .. } => {}
+                | Frame::MaxLaneData { .. }
+                | Frame::PathResponse { .. } => {}
+                Frame::PathChallenge { .. } => ack_eliciting = true,
                 Frame::Ping | Frame::Close { .. } => ack_eliciting = true,
                 Frame::Reliable { .. } => {
                     ack_eliciting = true;
@@ -795,6 +812,8 @@ impl<A: Clone> Connection<A> {
                 }
                 Frame::Close { reason, debug } => close = Some((reason, debug.to_vec())),
                 Frame::Unreliable(u) => self.on_unreliable(now, &u),
+                Frame::PathChallenge { data } => self.path_response = Some(data),
+                Frame::PathResponse { data } => self.on_path_response(data),
                 _ => {}
             }
         }
@@ -878,6 +897,11 @@ impl<A: Clone> Connection<A> {
         self.recv_credit.on_read(m.reliable);
         self.grant_credit();
         Some(m)
+    }
+
+    /// The highest packet number received from the peer.
+    pub(crate) fn largest_received(&self) -> Option<u64> {
+        self.recv_tracker.largest
     }
 
     /// The lane window flow control grants the peer.
@@ -1012,6 +1036,7 @@ impl<A: Clone> Connection<A> {
                     return;
                 }
                 self.run_loss_timer(now);
+                self.check_path(now);
                 if now >= self.last_recv + KEEPALIVE_INTERVAL
                     && !self.sent.has_outstanding_eliciting()
                 {
@@ -1155,9 +1180,23 @@ impl<A: Clone> Connection<A> {
 
     /// Writes the next packet for this connection into `buf`, if any is due.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if self.tx_paused {
+        if self.tx_paused || self.amplification_blocked() {
             return None;
         }
+        // An address being validated gets at most its amplification budget.
+        let len = self.amplification_budget().min(buf.len());
+        let n = self.poll_transmit_inner(now, &mut buf[..len])?;
+        self.on_path_sent(n);
+        Some(n)
+    }
+
+    /// True while an unvalidated address has had all the bytes it may get: nothing is sent
+    /// until it sends more (or answers the challenge).
+    pub(crate) fn amplification_blocked(&self) -> bool {
+        self.amplification_budget() < MIN_AMPLIFICATION_ROOM
+    }
+
+    fn poll_transmit_inner(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.phase == Phase::Connected
             && let Some(size) = self.pmtu.probe_due(now)
             && size <= buf.len()
@@ -1236,6 +1275,8 @@ impl<A: Clone> Connection<A> {
         let close = self.close_frame_pending && self.remote_id != 0;
         let ping = self.ping_pending && sending_data;
         let credit = self.credit_due();
+        let challenge = if sending_data { self.path_challenge_due(now) } else { None };
+        let response = self.path_response.filter(|_| sending_data);
         let mut can_data = false;
         let mut want_data = false;
         if sending_data {
@@ -1248,7 +1289,14 @@ impl<A: Clone> Connection<A> {
                 can_data = self.window_open() && self.pacer.can_send(now);
             }
         }
-        if !(ack_due || close || ping || credit || (want_data && can_data)) {
+        if !(ack_due
+            || close
+            || ping
+            || credit
+            || challenge.is_some()
+            || response.is_some()
+            || (want_data && can_data))
+        {
             return None;
         }
         let (pn, limit) = self.take_packet_number(now, buf.len())?;
@@ -1274,6 +1322,18 @@ impl<A: Clone> Connection<A> {
             && (Frame::Stats { quality_permille: q }).emit(&mut w).is_some()
         {
             self.quality.report_pending = false;
+        }
+        if let Some(data) = response
+            && (Frame::PathResponse { data }).emit(&mut w).is_some()
+        {
+            self.path_response = None;
+            eliciting = true;
+        }
+        if let Some(data) = challenge
+            && (Frame::PathChallenge { data }).emit(&mut w).is_some()
+        {
+            self.on_path_challenge_sent(now);
+            eliciting = true;
         }
         if credit {
             let window = self.credit_window();
@@ -1525,6 +1585,11 @@ impl<A: Clone> Connection<A> {
             " unreliable dropped ",
             self.unreliable.dropped,
             "\n",
+            "path: moved ",
+            self.path_moves,
+            " times, gave up ",
+            self.path_failures,
+            if self.path.is_some() { "; validating the new address\n" } else { "\n" },
             "next timer: ",
             self.next_timer(now).map_or("none", |(t, _)| t.name()),
             "\n",

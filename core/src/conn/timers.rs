@@ -32,6 +32,8 @@ pub(crate) enum Timer {
     NewData,
     /// Resend the close until it is acked.
     CloseResend,
+    /// A new peer address: send its challenge, or give it up when unanswered.
+    PathChallenge,
     /// Fin-wait is over.
     FinWait,
     /// The connection can be freed.
@@ -53,6 +55,7 @@ impl Timer {
             Timer::MtuProbe => "MTU probe",
             Timer::NewData => "new data",
             Timer::CloseResend => "close resend",
+            Timer::PathChallenge => "path challenge",
             Timer::FinWait => "fin-wait",
             Timer::Free => "free",
         }
@@ -64,11 +67,17 @@ impl<A: Clone> Connection<A> {
     pub(crate) fn timers(&self, now: Instant, mut f: impl FnMut(Timer, Instant)) {
         let timeout_initial = self.phase_entered + self.config.timeout_initial;
         let idle = self.last_recv + self.config.timeout_connected;
-        if self.tx_paused {
-            // Only the time-outs; the rest are due at once on resuming.
+        if self.tx_paused || self.amplification_blocked() {
+            // Only the time-outs (and giving up an unanswered new address); the rest are due
+            // at once on resuming.
             match self.phase {
                 Phase::Handshake | Phase::AwaitAccept => f(Timer::ConnectTimeout, timeout_initial),
-                Phase::Connected | Phase::Linger => f(Timer::IdleTimeout, idle),
+                Phase::Connected | Phase::Linger => {
+                    f(Timer::IdleTimeout, idle);
+                    if let Some(t) = self.path_timer() {
+                        f(Timer::PathChallenge, t);
+                    }
+                }
                 Phase::FinWait => f(Timer::FinWait, self.phase_entered + FIN_WAIT),
                 Phase::ClosedByPeer | Phase::ProblemDetected => {}
                 Phase::Dead => f(Timer::Free, now),
@@ -103,8 +112,12 @@ impl<A: Clone> Connection<A> {
                     || self.ping_pending
                     || self.close_frame_pending
                     || self.credit_due()
+                    || self.path_response.is_some()
                 {
                     f(Timer::Immediate, now);
+                }
+                if let Some(t) = self.path_timer() {
+                    f(Timer::PathChallenge, t);
                 }
                 if self.window_open() {
                     let paced = self.pacer.next_send_time(now);

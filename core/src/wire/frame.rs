@@ -10,6 +10,8 @@
 //! | `0x05` | stats | quality per mille (how much of the peer's traffic arrived) |
 //! | `0x06` | max data | connection credit: the sum of the lanes' stream offsets the receiver accepts |
 //! | `0x07` | max lane data | lane, the stream offset below which the receiver accepts that lane's data |
+//! | `0x08` | path challenge | 8 random bytes: validates a peer's new address |
+//! | `0x09` | path response | the 8 bytes of a path challenge, echoed |
 //! | `0x10`/`0x11` | reliable segment | lane, stream offset, [length], data |
 //! | `0x20..=0x23` | unreliable segment | lane, message number, [offset, total], [length], data |
 //!
@@ -36,6 +38,8 @@ const T_CLOSE: u8 = 0x04;
 const T_STATS: u8 = 0x05;
 const T_MAX_DATA: u8 = 0x06;
 const T_MAX_LANE_DATA: u8 = 0x07;
+const T_PATH_CHALLENGE: u8 = 0x08;
+const T_PATH_RESPONSE: u8 = 0x09;
 const T_RELIABLE: u8 = 0x10;
 const T_UNRELIABLE: u8 = 0x20;
 const F_LEN: u8 = 0x01;
@@ -186,6 +190,16 @@ pub enum Frame<'a> {
         /// Stream offset the receiver accepts data below.
         limit: u64,
     },
+    /// Asks the peer to echo `data`, to prove it receives at the address we now send to.
+    PathChallenge {
+        /// Random bytes.
+        data: [u8; 8],
+    },
+    /// Echoes a path challenge's bytes.
+    PathResponse {
+        /// The challenge's bytes.
+        data: [u8; 8],
+    },
     /// A piece of a lane's reliable byte stream.
     Reliable {
         /// Lane index.
@@ -251,6 +265,15 @@ impl<'a> Frame<'a> {
                 Frame::Stats { quality_permille: q as u16 }
             }
             T_MAX_DATA => Frame::MaxData { limit: r.varint()? },
+            T_PATH_CHALLENGE | T_PATH_RESPONSE => {
+                let mut data = [0u8; 8];
+                data.copy_from_slice(r.bytes(8)?);
+                if ty == T_PATH_CHALLENGE {
+                    Frame::PathChallenge { data }
+                } else {
+                    Frame::PathResponse { data }
+                }
+            }
             T_MAX_LANE_DATA => {
                 let lane = read_lane(r)?;
                 Frame::MaxLaneData { lane, limit: r.varint()? }
@@ -300,6 +323,7 @@ impl<'a> Frame<'a> {
             }
             Frame::Stats { quality_permille } => 1 + varint::len(u64::from(*quality_permille)),
             Frame::MaxData { limit } => 1 + varint::len(*limit),
+            Frame::PathChallenge { .. } | Frame::PathResponse { .. } => 9,
             Frame::MaxLaneData { lane, limit } => {
                 1 + varint::len(u64::from(*lane)) + varint::len(*limit)
             }
@@ -345,6 +369,14 @@ impl<'a> Frame<'a> {
             Frame::MaxData { limit } => {
                 w.u8(T_MAX_DATA)?;
                 w.varint(*limit)
+            }
+            Frame::PathChallenge { data } => {
+                w.u8(T_PATH_CHALLENGE)?;
+                w.bytes(data)
+            }
+            Frame::PathResponse { data } => {
+                w.u8(T_PATH_RESPONSE)?;
+                w.bytes(data)
             }
             Frame::MaxLaneData { lane, limit } => {
                 w.u8(T_MAX_LANE_DATA)?;
@@ -540,7 +572,8 @@ mod tests {
         assert_eq!(parse_all(&[0x02, 1, 0, 0, 2]), Err(WireError::BadValue)); // first > largest
         assert_eq!(parse_all(&[0x02, 5, 0, 1, 0, 4, 0]), Err(WireError::BadValue)); // range underflow
         assert_eq!(parse_all(&[0x02, 5, 0, 200, 1]), Err(WireError::BadLength)); // too many ranges
-        assert_eq!(parse_all(&[0x08]), Err(WireError::UnknownType));
+        assert_eq!(parse_all(&[0x0a]), Err(WireError::UnknownType));
+        assert_eq!(parse_all(&[0x08, 1, 2, 3]), Err(WireError::Truncated));
         assert_eq!(parse_all(&[0x06]), Err(WireError::Truncated));
         assert_eq!(parse_all(&[0x07, 0xff, 0x01, 0]), Err(WireError::BadValue)); // lane 255
         assert_eq!(parse_all(&[0x11, 0, 0, 5, 1]), Err(WireError::BadLength)); // length beyond packet
@@ -559,7 +592,7 @@ mod tests {
             let mut frames = Vec::new();
             let mut ranges_store = Vec::new();
             for _ in 0..rng.range(1, 6) {
-                let f = match rng.range(0, 8) {
+                let f = match rng.range(0, 10) {
                     0 => Frame::Ping,
                     1 => Frame::StopWaiting { delta: rng.u64() >> rng.range(0, 63) },
                     2 => Frame::Close {
@@ -594,6 +627,8 @@ mod tests {
                         lane: rng.range(0, 254) as u16,
                         limit: rng.u64() >> rng.range(1, 63),
                     },
+                    8 => Frame::PathChallenge { data: rng.u64().to_le_bytes() },
+                    9 => Frame::PathResponse { data: rng.u64().to_le_bytes() },
                     _ => {
                         let mut high = rng.u64() >> rng.range(1, 40);
                         let mut ranges = Vec::new();

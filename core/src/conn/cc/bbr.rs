@@ -87,7 +87,13 @@ impl Mode {
     }
 }
 
-/// The BBR-family controller. See the [module docs](self).
+/// The BBR-family controller, the default (`CongestionControl` 0): paces at the bottleneck
+/// bandwidth it measures (the highest delivery rate of the last ten busy round trips), keeps
+/// about two bandwidth-delay products in flight, probes for more bandwidth every eight round
+/// trips and for the minimum RTT every ten seconds. Loss counts as congestion only when a round
+/// lost more than 3 % of its packets while it queued, or more than 20 %; a standing queue that
+/// outlives two round trips makes it drain and lower its estimate, unless draining does not help
+/// (another flow's queue). App-limited periods leave the estimate as it was.
 #[derive(Debug, Clone)]
 pub struct Bbr {
     mss: u64,

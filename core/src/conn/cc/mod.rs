@@ -60,7 +60,12 @@ pub struct LossSample {
     pub timeout: bool,
 }
 
-/// Chooses how fast to send and how much to keep in flight. See the [module docs](self).
+/// Chooses how fast a connection sends and how much it keeps in flight. The connection paces
+/// at [`pacing_rate`](Self::pacing_rate) clamped to `[SendRateMin, SendRateMax]` and sends only
+/// while its bytes in flight stay below [`window`](Self::window); with `SendRateMin ==
+/// SendRateMax` neither applies (the fixed rate of the reference). The config value
+/// `CongestionControl` chooses the implementation per connection: 0 [`Bbr`], 1 [`NewReno`],
+/// 2 [`FixedRate`].
 pub trait CongestionController: core::fmt::Debug + Send {
     /// A packet of `bytes` went out; `in_flight` includes it.
     fn on_sent(&mut self, now: Instant, bytes: u64, in_flight: u64);

@@ -19,7 +19,9 @@ const MIN_PACKETS: u64 = 2;
 /// Pacing rate over `window / srtt`, so that pacing never is the limit (RFC 9002 7.7: 1.25).
 const PACING_GAIN_PERCENT: u64 = 125;
 
-/// The NewReno controller. See the [module docs](self).
+/// The NewReno controller (`CongestionControl` 1, RFC 9002 section 7): a loss-based window
+/// that doubles each round trip in slow start, then grows by a packet per round trip and halves
+/// once per loss episode; it paces at 125 % of window / smoothed RTT.
 #[derive(Debug, Clone)]
 pub struct NewReno {
     mss: u64,
