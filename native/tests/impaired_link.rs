@@ -1,8 +1,11 @@
 //! A real impaired link: two network namespaces joined by a veth pair, created by this test,
-//! with 5 % random loss of UDP packets by nftables in each namespace, a tbf rate limit on
-//! each end (this kernel has no netem), and 10 ms of lag each way from Lanewire's own link
+//! with 2 % random loss of UDP packets by nftables in each namespace, a 20 Mbit/s tbf bottleneck
+//! on each end (this kernel has no netem), and 10 ms of lag each way from Lanewire's own link
 //! conditioner. A server runs in one namespace and a client in the other (this test binary,
-//! re-run under `ip netns exec`); 16 MiB of reliable messages arrive intact.
+//! re-run under `ip netns exec`). With the default config (congestion control finds the rate),
+//! 16 MiB of reliable messages on lane 1 arrive intact at >= 80 % of the tbf rate, while 200 B
+//! unreliable messages at 60 Hz on lane 0 (higher priority) keep their one-way delay within
+//! the base delay + 30 ms at the 99th percentile.
 //!
 //! Reported as skipped (`LANEWIRE-SKIP:`, see `common::skip`) where `nft` is missing or
 //! namespaces cannot be created (not root, no `ip`, or a kernel that refuses); with `CI=true`
@@ -24,10 +27,13 @@ const CLIENT_IP: &str = "10.201.0.2";
 const PORT: u16 = 7777;
 const TOTAL: usize = 16 * 1024 * 1024;
 const MESSAGE: usize = 64 * 1024;
-/// tbf rate on each veth end, and the fixed send rate under it (the core has no congestion
-/// control yet, so the rate is set below the bottleneck, leaving room for headers).
-const TBF_RATE: &str = "100mbit";
-const SEND_RATE: i32 = 9_000_000;
+/// tbf rate on each veth end, in the form `tc` takes and in bytes per second.
+const TBF_RATE: &str = "20mbit";
+const TBF_BYTES_PER_SEC: f64 = 2_500_000.0;
+/// nftables drops this percentage of UDP packets entering each namespace.
+const LOSS_PCT: u32 = 2;
+/// One-way lag of Lanewire's conditioner, each way.
+const LAG_MS: u64 = 10;
 
 fn run(args: &[&str]) -> Result<(), String> {
     let out = Command::new(args[0])
@@ -77,7 +83,9 @@ fn setup(server_ns: &str, client_ns: &str) -> Result<Namespaces, String> {
         let nft = |rule: &str| run(&["ip", "netns", "exec", n, "sh", "-c", &format!("nft {rule}")]);
         nft("add table inet lw")?;
         nft("add chain inet lw c '{ type filter hook input priority 0; }'")?;
-        nft("add rule inet lw c meta l4proto udp numgen random mod 100 '<' 5 drop")?;
+        nft(&format!(
+            "add rule inet lw c meta l4proto udp numgen random mod 100 '<' {LOSS_PCT} drop"
+        ))?;
     }
     Ok(ns)
 }
@@ -156,16 +164,24 @@ fn sixteen_mib_over_lossy_rate_limited_veth() {
         "a role failed (client ok: {client_ok}, server ok: {server_ok})"
     );
     println!(
-        "impaired_link: 16 MiB intact over veth (tbf {TBF_RATE}, loss 5 % each way, lag 10 ms \
-         each way) in {:?}",
+        "impaired_link: 16 MiB intact over veth (tbf {TBF_RATE}, loss {LOSS_PCT} % each way, lag \
+         {LAG_MS} ms each way) in {:?}",
         started.elapsed()
     );
 }
 
+/// The default config, but for the conditioner's lag.
 fn global() -> Config {
-    let mut c = common::fast_config(SEND_RATE);
-    c.set_i32(ConfigKey::FakePacketLagSend, 10).unwrap();
+    let mut c = Config::new();
+    c.set_i32(ConfigKey::FakePacketLagSend, LAG_MS as i32).unwrap();
     c
+}
+
+/// Microseconds since the Unix epoch: both namespaces read the same system clock.
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[test]
@@ -179,20 +195,56 @@ fn netns_role_server() {
     let conn = common::accept_one(&s, Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(100);
     let (mut bytes, mut count) = (0usize, 0u64);
+    let mut first: Option<Instant> = None;
+    // One-way delays of the latency lane while bulk runs: all, and after Startup (the first
+    // second, in which congestion control finds the rate and may briefly fill tbf's queue).
+    let mut delays_us: Vec<u64> = Vec::new();
+    let mut steady_us: Vec<u64> = Vec::new();
     while bytes < TOTAL {
         assert!(Instant::now() < deadline, "server got {bytes} of {TOTAL} bytes");
         for m in s.receive_timeout(conn, 64, Duration::from_millis(100)).unwrap() {
+            if m.lane == 0 {
+                // The latency lane: its send time, while bulk runs.
+                let sent = u64::from_le_bytes(m.data()[..8].try_into().unwrap());
+                if let Some(t) = first {
+                    let d = unix_micros().saturating_sub(sent);
+                    delays_us.push(d);
+                    if t.elapsed() > Duration::from_secs(1) {
+                        steady_us.push(d);
+                    }
+                }
+                continue;
+            }
             let (reliable, counter) = check_message(m.data());
             assert!(reliable && m.is_reliable());
             assert_eq!(counter, count, "out of order");
+            first.get_or_insert_with(Instant::now);
             count += 1;
             bytes += m.data().len();
         }
     }
+    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
     s.send(conn, format!("done {bytes}").as_bytes(), SendFlags::RELIABLE_NO_NAGLE).unwrap();
     common::wait_state(&s, conn, ConnectionState::ClosedByPeer, Duration::from_secs(20));
     let q = s.quick_status(conn);
-    println!("server: {count} messages, {bytes} bytes intact; {q:?}");
+    let share = bytes as f64 / elapsed.as_secs_f64() / TBF_BYTES_PER_SEC;
+    assert!(steady_us.len() > 100, "only {} latency-lane messages during bulk", steady_us.len());
+    let pct = |v: &mut Vec<u64>, p: f64| {
+        v.sort_unstable();
+        v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+    };
+    let (all_p50, all_p99) = (pct(&mut delays_us, 0.5), pct(&mut delays_us, 0.99));
+    let (p50, p99) = (pct(&mut steady_us, 0.5), pct(&mut steady_us, 0.99));
+    println!(
+        "server: {count} messages, {bytes} bytes intact in {elapsed:?}: {:.2} MB/s = {share:.2} of \
+         the tbf rate; 60 Hz lane one-way after the first second p50 {p50:.1} ms, p99 {p99:.1} ms \
+         (from the start p50 {all_p50:.1} ms, p99 {all_p99:.1} ms; lag {LAG_MS} ms); {q:?}",
+        bytes as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    assert!(share >= 0.8, "bulk reached {share:.2} of the tbf rate");
+    // The base one-way delay is the lag plus serialising one packet through tbf (under 1 ms).
+    let base = LAG_MS as f64 + 1.0;
+    assert!(p99 <= base + 30.0, "60 Hz lane one-way p99 {p99:.1} ms, base {base:.1} ms");
 }
 
 #[test]
@@ -205,22 +257,56 @@ fn netns_role_client() {
     let addr = format!("{SERVER_IP}:{PORT}").parse().unwrap();
     let conn = s.connect_ip(addr, Config::new()).unwrap();
     common::wait_state(&s, conn, ConnectionState::Connected, Duration::from_secs(20));
+    // Lane 0: the latency lane (priority 0); lane 1: bulk (priority 1).
+    s.configure_lanes(conn, &[0, 1], &[1, 1]).unwrap();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(100);
     let mut counter = 0u64;
+    let mut next_tick = Instant::now();
+    let tick = Duration::from_micros(16_667);
+    let mut next_report = Instant::now();
     while (counter as usize) * MESSAGE < TOTAL {
+        if Instant::now() >= next_report {
+            next_report += Duration::from_secs(1);
+            let status = s.detailed_status(conn).unwrap_or_default();
+            let line = |p: &str| status.lines().find(|l| l.starts_with(p)).unwrap_or("").to_owned();
+            println!("t={:?} {} | {}", started.elapsed(), line("congestion"), line("packets"));
+        }
+        if Instant::now() >= next_tick {
+            next_tick += tick;
+            let mut m = [0u8; 200];
+            m[..8].copy_from_slice(&unix_micros().to_le_bytes());
+            s.send_on_lane(conn, 0, &m, SendFlags::UNRELIABLE_NO_NAGLE).unwrap();
+        }
         let m = make_message(true, counter, MESSAGE);
-        match s.send(conn, &m, SendFlags::RELIABLE) {
+        match s.send_on_lane(conn, 1, &m, SendFlags::RELIABLE) {
             Ok(_) => counter += 1,
-            Err(SendError::LimitExceeded) => std::thread::sleep(Duration::from_millis(5)),
+            Err(SendError::LimitExceeded) => std::thread::sleep(Duration::from_millis(2)),
             Err(e) => panic!("send: {e}"),
         }
         assert!(Instant::now() < deadline, "client stuck after {counter} messages");
     }
-    let done = common::receive_n(&s, conn, 1, Duration::from_secs(100));
+    // Keep the latency lane going until the server has everything.
+    let until_done = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        if Instant::now() >= next_tick {
+            next_tick += tick;
+            let mut m = [0u8; 200];
+            m[..8].copy_from_slice(&unix_micros().to_le_bytes());
+            s.send_on_lane(conn, 0, &m, SendFlags::UNRELIABLE_NO_NAGLE).unwrap();
+        }
+        let got = s.receive_timeout(conn, 1, Duration::from_millis(5)).unwrap();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(Instant::now() < until_done, "no answer from the server");
+    };
     let elapsed = started.elapsed();
     assert_eq!(done[0].data(), format!("done {TOTAL}").as_bytes());
     let q = s.quick_status(conn).unwrap();
+    if let Some(status) = s.detailed_status(conn) {
+        println!("client status:\n{status}");
+    }
     println!(
         "client: {counter} messages of {MESSAGE} B in {elapsed:?} = {:.1} MB/s; ping {} ms, \
          quality local {:.3} remote {:.3}",

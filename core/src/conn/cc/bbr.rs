@@ -23,9 +23,10 @@
 //!   round delivered, and at least by 30 % of what it was, until the next probe; the bandwidth
 //!   filter forgets samples above it.
 //! - **A delay-trend guard.** A queue that stays (the lowest RTT of two whole rounds above the
-//!   minimum by an eighth, at least 3 ms) while the model thinks it sends no faster than the
+//!   minimum by an eighth, at least 5 ms) while the model thinks it sends no faster than the
 //!   path means the model is stale (the capacity fell, or a clump of acks inflated a sample):
-//!   it drains for a phase and takes 95 % of the last round's delivery rate as its bandwidth. If draining twice does not remove the queue,
+//!   it drains for a phase and, until its next probe, sends no faster than 95 % of the last
+//!   round's delivery rate. If draining twice does not remove the queue,
 //!   the queue is another flow's (a loss-based flow fills every buffer), and the guard rests
 //!   until the queue goes away, so that Lanewire is not starved by such flows.
 //! - **App-limited periods** (a game sending 60 small messages a second) do not lower the
@@ -37,6 +38,12 @@ use super::{AckSample, CongestionController, LossSample, bytes_in, rate_of};
 use crate::prelude::*;
 use crate::text;
 use crate::time::Instant;
+
+/// The queueing delay above the minimum RTT that counts as a queue: an eighth of the minimum,
+/// at least 5 ms (timer and scheduling noise of real hosts stays below it).
+fn queue_target(min_rtt: Duration) -> Duration {
+    (min_rtt / 8).max(Duration::from_millis(5))
+}
 
 /// Round trips the bandwidth filter remembers.
 const BW_ROUNDS: usize = 10;
@@ -233,9 +240,7 @@ impl Bbr {
         // A full bottleneck queue delays every packet of the round (reordering delays only
         // some): the round's lowest RTT tells.
         let queued = match (self.round_min_rtt, self.min_rtt) {
-            (Some(round_min), Some(min)) => {
-                round_min > min + (min / 8).max(Duration::from_millis(2))
-            }
+            (Some(round_min), Some(min)) => round_min > min + queue_target(min),
             _ => false,
         };
         let over = |pct: u64| lost.saturating_mul(100) > (delivered + lost).saturating_mul(pct);
@@ -295,8 +300,7 @@ impl Bbr {
 
     fn delay_guard(&mut self, now: Instant) {
         let (Some(round_min), Some(min)) = (self.round_min_rtt, self.min_rtt) else { return };
-        let target = (min / 8).max(Duration::from_millis(3));
-        let standing = round_min > min + target;
+        let standing = round_min > min + queue_target(min);
         if !standing {
             self.standing_rounds = 0;
             self.futile_drains = 0;
@@ -317,10 +321,13 @@ impl Bbr {
             self.guard_resting = true;
             return;
         }
-        // Sending at the estimate keeps a queue: the estimate is too high. Take what the last
-        // round delivered, less 5 %, and drain.
-        let latest = if self.bw_latest > 0 { self.bw_latest } else { self.bw() };
-        self.cap_bw(latest.min(self.bw()).saturating_mul(95) / 100);
+        // Sending at the estimate keeps a queue: the estimate is too high. Drain, and until the
+        // next probe send no faster than 95 % of what the last round delivered. The bandwidth
+        // filter keeps its samples: on a real path delivery samples are noisy, and one low
+        // round must not ratchet the estimate down for good.
+        let bw = self.bw();
+        let latest = if self.bw_latest > 0 { self.bw_latest.min(bw) } else { bw };
+        self.bw_lo = latest.saturating_mul(95) / 100;
         self.cycle_index = 1; // drain phase
         self.cycle_stamp = now;
     }
