@@ -370,6 +370,22 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
         }
     }
 
+    /// Lowers connection `conn`'s key-update interval and key limit (packets per key), so that
+    /// tests can watch key updates happen; `interval == u64::MAX` makes it never update, not
+    /// even in answer to the peer (an old or broken peer). For the simulator's tests only: the
+    /// real values are 3/4 of and all of the cipher's packet limit.
+    #[cfg(feature = "sim")]
+    pub fn set_key_limits(
+        &mut self,
+        conn: ConnectionHandle,
+        interval: u64,
+        limit: u64,
+    ) -> Result<(), HandleError> {
+        let c = self.conn_mut(conn).ok_or(HandleError::InvalidHandle)?;
+        c.set_key_limits(interval, limit);
+        Ok(())
+    }
+
     /// Declares that the transport behind local socket `local` carries messages of at most
     /// `limit` bytes and fragments them itself (a WebRTC data channel: SCTP sizes its own
     /// packets): connections there send packets of that size (at most `MtuPacketSize`) and do
@@ -994,7 +1010,7 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
             let before = c.recv_queue.len();
             let largest_before = c.largest_received();
             let len = data.len();
-            match c.handle_data(now, header_len, h.truncated_pn, h.pn_len, data) {
+            match c.handle_data(now, header_len, h.truncated_pn, h.pn_len, h.key_phase, data) {
                 PacketOutcome::Accepted => {
                     if !migrated {
                         c.on_path_bytes(len);

@@ -87,7 +87,12 @@ fn packet_numbers(data: &[u8]) {
         "pn {pn} acked {acked} seen {seen} len {len}"
     );
     // And through the header codec.
-    let h = DataHeaderRepr { dst_conn_id: input.u32(), truncated_pn: truncated, pn_len: len };
+    let h = DataHeaderRepr {
+        dst_conn_id: input.u32(),
+        truncated_pn: truncated,
+        pn_len: len,
+        key_phase: input.u32() & 1 == 1,
+    };
     let mut out = [0u8; 16];
     let mut w = Writer::new(&mut out);
     h.emit(&mut w).expect("fits");

@@ -14,6 +14,7 @@
 pub(crate) mod ack;
 pub(crate) mod cc;
 pub(crate) mod flow;
+mod keys;
 mod nagle;
 pub(crate) mod pacing;
 mod path;
@@ -33,6 +34,7 @@ use core::time::Duration;
 use self::ack::{RecvTracker, SegRef, SentPacket, SentPackets};
 use self::cc::{AckSample, CongestionController, LossSample};
 use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
+use self::keys::{KeyError, KeyUpdate};
 use self::pacing::Pacer;
 use self::path::PathValidation;
 use self::pmtu::PathMtu;
@@ -251,6 +253,8 @@ pub(crate) struct Connection<A> {
     pub(crate) tx_paused: bool,
     /// The transport's own datagram limit (a WebRTC data channel): the packet size, unprobed.
     transport_max_datagram: Option<usize>,
+    /// Key updates.
+    key_update: KeyUpdate,
     /// The peer's new address, while it is being validated.
     path: Option<PathValidation<A>>,
     /// A path challenge of the peer's to echo.
@@ -359,6 +363,7 @@ impl<A: Clone> Connection<A> {
             merge_from: None,
             tx_paused: false,
             transport_max_datagram: None,
+            key_update: KeyUpdate::new(u64::MAX),
             path: None,
             path_response: None,
             path_moves: 0,
@@ -520,6 +525,7 @@ impl<A: Clone> Connection<A> {
 
     /// Installs the session keys and what the handshake proved about the peer.
     pub(crate) fn set_keys(&mut self, keys: SessionKeys, auth: PeerAuth) {
+        self.key_update = KeyUpdate::new(keys.cipher().packet_limit());
         self.protection = Protection::Keys(keys);
         self.remote_identity = auth.identity;
         self.authenticated = auth.authenticated;
@@ -664,6 +670,7 @@ impl<A: Clone> Connection<A> {
         header_len: usize,
         truncated_pn: u64,
         pn_len: usize,
+        key_phase: bool,
         datagram: &mut [u8],
     ) -> PacketOutcome {
         if matches!(self.phase, Phase::Handshake | Phase::AwaitAccept | Phase::Dead) {
@@ -679,17 +686,20 @@ impl<A: Clone> Connection<A> {
             self.dropped_packets += 1;
             return PacketOutcome::Dropped;
         }
-        let payload_len = match &self.protection {
-            Protection::None => datagram.len() - header_len,
-            Protection::Keys(k) => {
-                let (header, body) = datagram.split_at_mut(header_len);
-                match k.recv.open_in_place(pn, header, body) {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.dropped_packets += 1;
-                        return PacketOutcome::Dropped;
-                    }
-                }
+        let payload_len = match self.open_packet(pn, key_phase, header_len, datagram) {
+            Ok(n) => n,
+            Err(KeyError::Drop) => {
+                self.dropped_packets += 1;
+                return PacketOutcome::Dropped;
+            }
+            Err(KeyError::Limit) => {
+                self.dropped_packets += 1;
+                self.problem(
+                    now,
+                    EndReason::MISC_GENERIC,
+                    "The peer did not update its key in time",
+                );
+                return PacketOutcome::Dropped;
             }
         };
         let payload = &datagram[header_len..header_len + payload_len];
@@ -935,6 +945,9 @@ impl<A: Clone> Connection<A> {
     }
 
     fn on_ack_frame(&mut self, now: Instant, a: &AckFrame<'_>) {
+        if a.largest < self.sent.next_pn {
+            self.keys_on_ack(a.largest);
+        }
         let lanes = &mut self.send_lanes;
         let delay = Duration::from_micros(a.delay_us.min(10_000_000));
         let out = self.sent.on_ack(now, a.largest, delay, a.ranges(), |s: SegRef| {
@@ -1398,10 +1411,9 @@ impl<A: Clone> Connection<A> {
     /// or `None` (the session key's packet limit: the connection ends).
     fn take_packet_number(&mut self, now: Instant, len: usize) -> Option<(u64, usize)> {
         let limit = len.checked_sub(self.protection.tag_len())?;
-        if let Protection::Keys(k) = &self.protection
-            && self.sent.next_pn >= k.cipher().packet_limit()
-        {
-            // Key updates are not implemented: end cleanly rather than reuse nonces.
+        if self.prepare_seal(self.sent.next_pn).is_err() {
+            // The key is at its limit and could not be updated (the peer never confirmed our
+            // last update): end cleanly rather than weaken the AEAD.
             self.problem(now, EndReason::MISC_GENERIC, "Packet limit of the session key reached");
             return None;
         }
@@ -1410,7 +1422,8 @@ impl<A: Clone> Connection<A> {
 
     fn write_header(&self, w: &mut Writer<'_>, pn: u64) -> Option<()> {
         let pn_len = wire::encode_packet_number_len(pn, self.sent.largest_acked);
-        DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len }.emit(w)
+        let key_phase = self.key_update.send_phase();
+        DataHeaderRepr { dst_conn_id: self.remote_id, truncated_pn: pn, pn_len, key_phase }.emit(w)
     }
 
     /// Seals packet `pn` (its frames end at `payload_end`), records it for loss detection,
@@ -1584,6 +1597,11 @@ impl<A: Clone> Connection<A> {
             self.refused_packets,
             " unreliable dropped ",
             self.unreliable.dropped,
+            "\n",
+            "keys: ",
+            self.key_update.updates,
+            " updates, phase ",
+            u8::from(self.key_update.send_phase()),
             "\n",
             "path: moved ",
             self.path_moves,

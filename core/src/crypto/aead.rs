@@ -325,19 +325,87 @@ impl fmt::Debug for PacketKey {
     }
 }
 
-/// Both directions' packet keys for one connection.
-#[derive(Debug)]
+/// Both directions' packet keys for one connection, and the secrets their key updates derive
+/// from.
 pub struct SessionKeys {
     /// Seals the packets this side sends.
     pub send: PacketKey,
     /// Opens the packets this side receives.
     pub recv: PacketKey,
+    /// The update secrets of the keys in use, per direction (`None` for the null cipher and
+    /// for keys made without a key exchange, which never update).
+    #[cfg(feature = "crypto")]
+    pub(crate) send_secret: Option<zeroize::Zeroizing<[u8; 32]>>,
+    #[cfg(feature = "crypto")]
+    pub(crate) recv_secret: Option<zeroize::Zeroizing<[u8; 32]>>,
+}
+
+impl fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionKeys")
+            .field("send", &self.send)
+            .field("recv", &self.recv)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionKeys {
     /// Keys that neither encrypt nor authenticate ([`Cipher::Null`] both ways).
     pub fn null() -> SessionKeys {
-        SessionKeys { send: PacketKey::null(), recv: PacketKey::null() }
+        SessionKeys {
+            send: PacketKey::null(),
+            recv: PacketKey::null(),
+            #[cfg(feature = "crypto")]
+            send_secret: None,
+            #[cfg(feature = "crypto")]
+            recv_secret: None,
+        }
+    }
+
+    /// True if these keys can be updated in place (they came from a key exchange).
+    pub fn updatable(&self) -> bool {
+        #[cfg(feature = "crypto")]
+        {
+            self.send_secret.is_some() && self.recv_secret.is_some()
+        }
+        #[cfg(not(feature = "crypto"))]
+        {
+            false
+        }
+    }
+
+    /// Moves the sending key to its next generation. False (nothing changed) for keys that
+    /// cannot update.
+    pub(crate) fn update_send(&mut self) -> bool {
+        #[cfg(feature = "crypto")]
+        if let Some(secret) = self.send_secret.as_ref() {
+            let (next, key) = super::kx::next_generation(secret, self.cipher());
+            self.send_secret = Some(next);
+            self.send = key;
+            return true;
+        }
+        false
+    }
+
+    /// Opens packet `packet_number` with the next generation of the receiving key (the peer
+    /// updated its key); on success installs that generation and returns the payload length
+    /// and the key it replaced (still needed for late packets of the old generation). `None`
+    /// when the packet does not open with it (nothing changes) or the keys cannot update.
+    pub(crate) fn open_next_generation(
+        &mut self,
+        packet_number: u64,
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Option<(usize, PacketKey)> {
+        #[cfg(feature = "crypto")]
+        if let Some(secret) = self.recv_secret.as_ref() {
+            let (next_secret, next) = super::kx::next_generation(secret, self.cipher());
+            let n = next.open_in_place(packet_number, aad, buf).ok()?;
+            self.recv_secret = Some(next_secret);
+            return Some((n, core::mem::replace(&mut self.recv, next)));
+        }
+        let _ = (packet_number, aad, buf);
+        None
     }
 
     /// The cipher both keys use.

@@ -17,6 +17,19 @@
 //! OKM  = client key (32) || server key (32) || client IV (12) || server IV (12)
 //! ```
 //!
+//! Key updates (in the manner of RFC 9001 section 6) derive every later generation from a
+//! per-direction update secret:
+//!
+//! ```text
+//! secrets = HKDF-Expand(PRK, "lanewire v1 key update" || cipher code || client id || server id, 64 B)
+//!         = client secret (32) || server secret (32)
+//! secret[n+1] = HKDF-Expand(PRK = secret[n], "lanewire ku", 32 B)
+//! key[n+1]    = HKDF-Expand(PRK = secret[n+1], "lanewire key", 32 B)
+//! IV[n+1]     = HKDF-Expand(PRK = secret[n+1], "lanewire iv", 12 B)
+//! ```
+//!
+//! Generation 0 is the keys above; old keys cannot be computed from new ones.
+//!
 //! "Client" is the side that sent the first handshake packet. The client seals with the client
 //! key and IV and opens with the server's; the server the other way round. Unlike GNS, which
 //! mixes both certificates and signed crypt infos into the expand context, we take one
@@ -154,6 +167,26 @@ impl fmt::Debug for Transcript {
 }
 
 const KEYS_INFO_LABEL: &[u8] = b" session keys";
+const UPDATE_INFO_LABEL: &[u8] = b" key update";
+
+/// Derives the next generation of one direction's keys from its update `secret`: the next
+/// secret, and the packet key made from it. See the module docs.
+pub(crate) fn next_generation(
+    secret: &[u8; 32],
+    cipher: Cipher,
+) -> (Zeroizing<[u8; 32]>, PacketKey) {
+    // A 32-byte PRK is HKDF-SHA256's hash length: `from_prk` accepts it, and the outputs below
+    // are far within the 255 * 32 byte limit, so these cannot fail.
+    let hk = Hkdf::<Sha256>::from_prk(secret).expect("32-byte PRK");
+    let mut next = Zeroizing::new([0u8; 32]);
+    hk.expand(b"lanewire ku", &mut next[..]).expect("32 bytes");
+    let hk = Hkdf::<Sha256>::from_prk(&next[..]).expect("32-byte PRK");
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    let mut iv = Zeroizing::new([0u8; IV_LEN]);
+    hk.expand(b"lanewire key", &mut key[..]).expect("32 bytes");
+    hk.expand(b"lanewire iv", &mut iv[..]).expect("12 bytes");
+    (next, PacketKey::new(cipher, &key, &iv))
+}
 const OKM_LEN: usize = 2 * KEY_LEN + 2 * IV_LEN;
 
 /// Derives both directions' packet keys from a finished exchange (see the module docs for the
@@ -198,9 +231,37 @@ pub fn derive_session_keys(
     };
     let client = key(client_key, client_iv);
     let server = key(server_key, server_iv);
+
+    let mut update_info = [0u8; PROTOCOL_LABEL.len() + UPDATE_INFO_LABEL.len() + 1 + 4 + 4];
+    let (label, rest) = update_info.split_at_mut(PROTOCOL_LABEL.len());
+    label.copy_from_slice(PROTOCOL_LABEL);
+    let (label2, rest) = rest.split_at_mut(UPDATE_INFO_LABEL.len());
+    label2.copy_from_slice(UPDATE_INFO_LABEL);
+    rest.copy_from_slice(&info[PROTOCOL_LABEL.len() + KEYS_INFO_LABEL.len()..]);
+    let mut secrets = Zeroizing::new([0u8; 64]);
+    Hkdf::<Sha256>::new(Some(transcript_hash), shared.0.as_bytes())
+        .expand(&update_info, &mut secrets[..])
+        // 64 bytes is far below HKDF-SHA256's output limit.
+        .expect("HKDF output length within limit");
+    let secret = |s: &[u8]| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(s);
+        out
+    };
+    let (client_secret, server_secret) = (secret(&secrets[..32]), secret(&secrets[32..]));
     match role {
-        Role::Client => SessionKeys { send: client, recv: server },
-        Role::Server => SessionKeys { send: server, recv: client },
+        Role::Client => SessionKeys {
+            send: client,
+            recv: server,
+            send_secret: Some(client_secret),
+            recv_secret: Some(server_secret),
+        },
+        Role::Server => SessionKeys {
+            send: server,
+            recv: client,
+            send_secret: Some(server_secret),
+            recv_secret: Some(client_secret),
+        },
     }
 }
 

@@ -3,10 +3,11 @@
 //! ```text
 //!  0               1               2 ...           5 6 ...
 //! +-+-+-+-+-+-+-+-+---------------+---------------+-------------------+----------------------+
-//! |1|0 0 0 0 0|L L| destination connection id u32 LE| packet number    | frames (+ AEAD tag)  |
+//! |1|0 0 0 0|K|L L| destination connection id u32 LE| packet number    | frames (+ AEAD tag)  |
 //! +-+-+-+-+-+-+-+-+---------------------------------+ 1/2/4/8 bytes LE +----------------------+
 //! ```
-//! `LL` gives the length of the truncated packet number (0: 1 byte, 1: 2, 2: 4, 3: 8). The
+//! `K` is the key phase (it flips at each key update). `LL` gives the length of the truncated
+//! packet number (0: 1 byte, 1: 2, 2: 4, 3: 8). The
 //! sender picks the length from the gap to the largest packet the peer has acknowledged
 //! (RFC 9000 section 17.1), so however long a burst of loss lasts, the receiver can always
 //! expand the number: it grows to 4 and then 8 bytes instead of wrapping. (GNS sends a fixed
@@ -17,7 +18,9 @@ use super::{Reader, WireError, Writer};
 /// The bit that marks a data packet; control packets have it clear.
 pub const DATA_FLAG: u8 = 0x80;
 const PN_LEN_MASK: u8 = 0x03;
-const RESERVED_MASK: u8 = !(DATA_FLAG | PN_LEN_MASK);
+/// The key phase bit: flips with each key update.
+const KEY_PHASE: u8 = 0x04;
+const RESERVED_MASK: u8 = !(DATA_FLAG | KEY_PHASE | PN_LEN_MASK);
 const HEADER_FIXED: usize = 1 + 4;
 
 fn pn_len_from_code(code: u8) -> usize {
@@ -61,6 +64,10 @@ impl<T: AsRef<[u8]>> DataPacket<T> {
         let b = self.b();
         u32::from_le_bytes([b[1], b[2], b[3], b[4]])
     }
+    /// The key phase bit.
+    pub fn key_phase(&self) -> bool {
+        self.b()[0] & KEY_PHASE != 0
+    }
     /// Length in bytes of the truncated packet number.
     pub fn pn_len(&self) -> usize {
         pn_len_from_code(self.b()[0])
@@ -91,6 +98,8 @@ pub struct DataHeaderRepr {
     pub truncated_pn: u64,
     /// 1, 2, 4 or 8.
     pub pn_len: usize,
+    /// The key phase: which generation of keys sealed the packet (it flips at each update).
+    pub key_phase: bool,
 }
 
 impl DataHeaderRepr {
@@ -100,6 +109,7 @@ impl DataHeaderRepr {
             dst_conn_id: p.dst_conn_id(),
             truncated_pn: p.truncated_pn(),
             pn_len: p.pn_len(),
+            key_phase: p.key_phase(),
         }
     }
     /// Header bytes.
@@ -108,7 +118,8 @@ impl DataHeaderRepr {
     }
     /// Writes the header.
     pub fn emit(&self, w: &mut Writer<'_>) -> Option<()> {
-        w.u8(DATA_FLAG | pn_code_from_len(self.pn_len))?;
+        let phase = if self.key_phase { KEY_PHASE } else { 0 };
+        w.u8(DATA_FLAG | phase | pn_code_from_len(self.pn_len))?;
         w.u32(self.dst_conn_id)?;
         let bytes = self.truncated_pn.to_le_bytes();
         w.bytes(&bytes[..self.pn_len])
@@ -176,13 +187,28 @@ mod tests {
         let bytes = [0x81, 0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0xaa];
         let p = DataPacket::new_checked(&bytes[..]).unwrap();
         let h = DataHeaderRepr::parse(&p);
-        assert_eq!(h, DataHeaderRepr { dst_conn_id: 0x1234_5678, truncated_pn: 0x1234, pn_len: 2 });
+        assert_eq!(
+            h,
+            DataHeaderRepr {
+                dst_conn_id: 0x1234_5678,
+                truncated_pn: 0x1234,
+                pn_len: 2,
+                key_phase: false
+            }
+        );
         assert_eq!(p.payload(), &[0xaa]);
         let mut out = [0u8; 7];
         let mut w = Writer::new(&mut out);
         h.emit(&mut w).unwrap();
         assert_eq!(w.len(), h.buffer_len());
         assert_eq!(&out[..], &bytes[..7]);
+        // The key phase bit.
+        let flipped = [0x85, 0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0xaa];
+        let p = DataPacket::new_checked(&flipped[..]).unwrap();
+        assert!(p.key_phase());
+        let mut w = Writer::new(&mut out);
+        DataHeaderRepr::parse(&p).emit(&mut w).unwrap();
+        assert_eq!(&out[..], &flipped[..7]);
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -194,7 +220,7 @@ mod tests {
             Some(WireError::UnknownType)
         );
         assert_eq!(
-            DataPacket::new_checked(&[0x84, 0, 0, 0, 0, 0][..]).err(),
+            DataPacket::new_checked(&[0x88, 0, 0, 0, 0, 0][..]).err(),
             Some(WireError::UnknownType)
         );
         assert_eq!(
