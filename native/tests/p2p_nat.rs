@@ -27,7 +27,6 @@
 //! Needs root, `ip`, `nft` and coturn's `turnserver`. Without them the test prints a `SKIP`
 //! line to stderr and returns, or fails when `CI=true`. Every namespace it created is deleted
 //! on every path (a guard with `Drop`; names carry the process id).
-#![cfg(feature = "webrtc")]
 
 mod common;
 mod p2p_common;
