@@ -24,8 +24,9 @@
 //! checked byte for byte. Each peer is this test binary re-run under `ip netns exec` (the
 //! `nat_role` test, ignored unless run that way).
 //!
-//! Needs root, `ip`, `nft` and coturn's `turnserver`. Without them the test prints a `SKIP`
-//! line to stderr and returns, or fails when `CI=true`. Every namespace it created is deleted
+//! Needs root, `ip`, `nft` and coturn's `turnserver`. Without them the test is reported as
+//! skipped (`common::skip`: a `LANEWIRE-SKIP:` line the test count reads), or fails when
+//! `CI=true`. Every namespace it created is deleted
 //! on every path (a guard with `Drop`; names carry the process id).
 
 mod common;
@@ -38,7 +39,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{check_message, make_message};
+use common::{check_message, make_message, skip};
 use lanewire::{
     Config, ConnectionHandle, ConnectionState, EndReason, SendError, SendFlags, SignalingConfig,
     Sockets,
@@ -95,13 +96,6 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .iter()
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
-}
-
-/// Says why the test cannot run: fails under `CI=true`, otherwise a `SKIP` line straight to
-/// stderr (the harness captures `eprintln!` of passing tests, and a skip must be seen).
-fn skip(test: &str, why: &str) {
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: cannot run: {why}");
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
 
 /// How a NAT maps ports.

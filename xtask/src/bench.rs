@@ -21,9 +21,11 @@ cargo xtask soak: run the long soak tests
 USAGE: cargo xtask soak
 
 Runs: cargo test -p lanewire-core --features sim --release -- --ignored soak
+      cargo test -p lanewire --release --test soak_udp -- --ignored soak
 
-Long soaks live in lanewire-core as tests marked #[ignore] whose names contain `soak`, so
-`cargo test` skips them and this command runs only them, optimised.";
+Long soaks are tests marked #[ignore] whose names contain `soak`, so `cargo test` skips them
+and this command runs only them, optimised: the core's over the simulator, and the native
+crate's over real UDP on 127.0.0.1 (LANEWIRE_SOAK_MINUTES per link, default 10).";
 
 /// `cargo xtask bench`.
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
@@ -84,13 +86,39 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
         return Err(format!("unexpected argument `{arg}`\n\n{SOAK_HELP}"));
     }
-    let mut cmd =
-        cargo(["test", "-p", "lanewire-core", "--features", "sim", "--release", "--", "--ignored"]);
-    cmd.arg("soak");
-    util::header(&format!("soak: {}", util::display(&cmd)));
-    let out = util::run_captured(&mut cmd)?;
-    util::check(&cmd, out.status)?;
-    let counts = counts::parse(&out.stdout);
+    let mut total = String::new();
+    for args in [
+        &[
+            "test",
+            "-p",
+            "lanewire-core",
+            "--features",
+            "sim",
+            "--release",
+            "--",
+            "--ignored",
+            "soak",
+        ][..],
+        &[
+            "test",
+            "-p",
+            "lanewire",
+            "--release",
+            "--test",
+            "soak_udp",
+            "--",
+            "--ignored",
+            "soak",
+            "--nocapture",
+        ][..],
+    ] {
+        let mut cmd = cargo(args.iter().copied());
+        util::header(&format!("soak: {}", util::display(&cmd)));
+        let out = util::run_captured(&mut cmd)?;
+        util::check(&cmd, out.status)?;
+        total.push_str(&out.stdout);
+    }
+    let counts = counts::parse(&total);
     if counts.passed + counts.failed == 0 {
         println!("\nxtask soak: no soak tests exist yet, nothing ran");
     }
