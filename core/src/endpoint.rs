@@ -1015,10 +1015,11 @@ impl<A: Clone + Eq + Hash + Debug + Text> Endpoint<A> {
                     if !migrated {
                         c.on_path_bytes(len);
                     } else if c.largest_received() != largest_before {
-                        // Authenticated by our AEAD and the newest packet: the peer's address
-                        // changed (NAT rebinding). Follow it, and validate it.
-                        let challenge = self.rng.u64().to_le_bytes();
-                        c.on_address_change(from, len, challenge);
+                        // Authenticated by our AEAD (without it, packets from elsewhere were
+                        // dropped above) and the newest packet: the peer's address changed
+                        // (NAT rebinding). Follow it, and validate it.
+                        #[cfg(feature = "crypto")]
+                        c.on_address_change(from, len, self.rng.u64().to_le_bytes());
                     }
                 }
                 PacketOutcome::Dropped => self.stats.dropped_by_connection += 1,

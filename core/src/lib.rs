@@ -38,9 +38,9 @@ pub mod types;
 pub mod wire;
 
 pub use config::{Config, ConfigKey, ConfigValue, ConnectionConfig};
-pub use conn::cc::{
-    AckSample, Bbr, CongestionController, FixedRate, LossSample, NewReno, RateSample,
-};
+#[cfg(feature = "newreno")]
+pub use conn::cc::NewReno;
+pub use conn::cc::{AckSample, Bbr, CongestionController, FixedRate, LossSample, RateSample};
 pub use conn::{MAX_MESSAGE_SIZE, MAX_UNRELIABLE_SIZE};
 pub use endpoint::{
     DATA_CHANNEL_DATAGRAM, Endpoint, EndpointStats, MAX_DATAGRAM, OutgoingMessage, SymmetricClaim,

@@ -21,13 +21,16 @@ use crate::util::{self, cargo};
 const SIGNALING_ADDR: &str = "127.0.0.1:27087";
 
 /// The size goal of the browser issue for the gzipped .wasm (matchbox's browser client is
-/// 75.7 KB measured the same way: wasm-opt -Oz, gzip -9). Not reached yet (about 109 KB):
+/// 75.7 KB measured the same way: wasm-opt -Oz, gzip -9). Not reached yet (94.4 KB):
 /// the size step prints how far off it is.
 const SIZE_GOAL_GZIP: u64 = 60_000;
 
 /// What the size step fails above: the size reached, plus a little room, so that growth is
 /// a decision rather than an accident. Lower it as the module shrinks toward the goal.
-const SIZE_GATE_GZIP: u64 = 89_500;
+/// Raised from 89,500 to 95,500 for the adaptive transport (flow control, congestion control,
+/// reordering and loss detection, key and path state: 87,288 -> 94,441 bytes); the budget of
+/// 87,288 is exceeded, see web/README.md, Size.
+const SIZE_GATE_GZIP: u64 = 95_500;
 
 /// The packaged module.
 const PKG_WASM: &str = "pkg/lanewire_bg.wasm";

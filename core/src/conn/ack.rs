@@ -24,7 +24,7 @@ const MAX_PACKET_THRESHOLD: u64 = 256;
 const TIME_THRESHOLD_EIGHTHS: u32 = 9;
 const MAX_TIME_THRESHOLD_EIGHTHS: u32 = 16;
 /// Packets declared lost that are remembered for spotting spurious losses.
-const RECENTLY_LOST: usize = 64;
+const RECENTLY_LOST: usize = 32;
 /// Maximum time we hold an ack for reliable data before sending it. GNS waits up to 50 ms;
 /// 5 ms keeps the sender's RTT and loss signals fresh at a cost of at most 200 tiny packets a
 /// second, and acks usually ride on data packets anyway.
@@ -347,8 +347,9 @@ pub(crate) struct SentPackets {
     packet_threshold: u64,
     time_threshold_eighths: u32,
     /// The packets most recently declared lost, with the largest acked number then: an ack
-    /// for one of them shows a spurious loss (their records are gone by then).
-    recently_lost: alloc::collections::VecDeque<(u64, u64)>,
+    /// for one of them shows a spurious loss (their records are gone by then). A ring.
+    recently_lost: [Option<(u64, u64)>; RECENTLY_LOST],
+    recently_lost_next: usize,
     /// Bytes of ack-eliciting packets acknowledged so far.
     pub(crate) delivered: u64,
     /// When `delivered` last grew.
@@ -491,14 +492,14 @@ impl SentPackets {
             }
         }
         // Packets declared lost that this ack covers were only reordered.
-        self.recently_lost.retain(|&(pn, largest_then)| {
-            let hit = acked_ranges[..n_ranges].iter().any(|&(lo, hi)| (lo..=hi).contains(&pn));
-            if hit {
+        for entry in &mut self.recently_lost {
+            let Some((pn, largest_then)) = *entry else { continue };
+            if acked_ranges[..n_ranges].iter().any(|&(lo, hi)| (lo..=hi).contains(&pn)) {
                 spurious += 1;
                 reordered_by = reordered_by.max(largest_then.saturating_sub(pn) + 1);
+                *entry = None;
             }
-            !hit
-        });
+        }
         if spurious > 0 {
             self.spurious_losses += spurious;
             self.packet_threshold =
@@ -561,10 +562,8 @@ impl SentPackets {
                 Self::resolve(p, Fate::Lost, &mut inflight);
                 lost += 1;
                 on_lost(p);
-                if self.recently_lost.len() >= RECENTLY_LOST {
-                    self.recently_lost.pop_front();
-                }
-                self.recently_lost.push_back((pn, largest));
+                self.recently_lost[self.recently_lost_next] = Some((pn, largest));
+                self.recently_lost_next = (self.recently_lost_next + 1) % RECENTLY_LOST;
             } else {
                 let t = p.time + loss_delay;
                 self.loss_time = Some(self.loss_time.map_or(t, |x: Instant| x.min(t)));

@@ -28,7 +28,7 @@ use crate::prelude::*;
 use alloc::collections::VecDeque;
 
 use super::MAX_MESSAGE_SIZE;
-use crate::wire::{Frame, Writer};
+use crate::wire::{Frame, Writer, varint};
 
 /// Credit of a lane before the receiver said anything: two largest messages, the smallest lane
 /// window a receiver has.
@@ -177,7 +177,7 @@ impl RecvCredit {
         // Each frame is written only where it fits whole (a failed write would leave part of it).
         if all || self.conn_limit - self.conn_advertised >= step {
             let f = Frame::MaxData { limit: self.conn_limit };
-            if w.remaining() >= f.buffer_len() && f.emit(w).is_some() {
+            if w.remaining() > varint::len(self.conn_limit) && f.emit(w).is_some() {
                 self.conn_advertised = self.conn_limit;
                 wrote = true;
             } else {
@@ -190,7 +190,8 @@ impl RecvCredit {
                 continue;
             }
             let f = Frame::MaxLaneData { lane: i as u16, limit: l.limit };
-            if w.remaining() >= f.buffer_len() && f.emit(w).is_some() {
+            let len = 1 + varint::len(i as u64) + varint::len(l.limit);
+            if w.remaining() >= len && f.emit(w).is_some() {
                 l.advertised = l.limit;
                 wrote = true;
             } else {

@@ -36,7 +36,8 @@ use self::cc::{AckSample, CongestionController, LossSample};
 use self::flow::{INITIAL_CONN_CREDIT, RecvCredit};
 use self::keys::{KeyError, KeyUpdate};
 use self::pacing::Pacer;
-use self::path::PathValidation;
+#[cfg(feature = "crypto")]
+use self::path::PathState;
 use self::pmtu::PathMtu;
 use self::recv::{Completed, ProtocolError, RecvLane, UnreliableReassembly};
 use self::send::SendLane;
@@ -255,13 +256,9 @@ pub(crate) struct Connection<A> {
     transport_max_datagram: Option<usize>,
     /// Key updates.
     key_update: KeyUpdate,
-    /// The peer's new address, while it is being validated.
-    path: Option<PathValidation<A>>,
-    /// A path challenge of the peer's to echo.
-    path_response: Option<[u8; 8]>,
-    /// Address changes followed, and new addresses given up (for the detailed status).
-    path_moves: u64,
-    path_failures: u64,
+    /// Address changes and their validation.
+    #[cfg(feature = "crypto")]
+    path: PathState<A>,
 }
 
 /// Outcome of handing a data packet to a connection.
@@ -364,10 +361,8 @@ impl<A: Clone> Connection<A> {
             tx_paused: false,
             transport_max_datagram: None,
             key_update: KeyUpdate::new(u64::MAX),
-            path: None,
-            path_response: None,
-            path_moves: 0,
-            path_failures: 0,
+            #[cfg(feature = "crypto")]
+            path: PathState::default(),
         }
     }
 
@@ -822,7 +817,7 @@ impl<A: Clone> Connection<A> {
                 }
                 Frame::Close { reason, debug } => close = Some((reason, debug.to_vec())),
                 Frame::Unreliable(u) => self.on_unreliable(now, &u),
-                Frame::PathChallenge { data } => self.path_response = Some(data),
+                Frame::PathChallenge { data } => self.on_path_challenge(data),
                 Frame::PathResponse { data } => self.on_path_response(data),
                 _ => {}
             }
@@ -1289,7 +1284,7 @@ impl<A: Clone> Connection<A> {
         let ping = self.ping_pending && sending_data;
         let credit = self.credit_due();
         let challenge = if sending_data { self.path_challenge_due(now) } else { None };
-        let response = self.path_response.filter(|_| sending_data);
+        let response = self.path_response_due().filter(|_| sending_data);
         let mut can_data = false;
         let mut want_data = false;
         if sending_data {
@@ -1339,7 +1334,7 @@ impl<A: Clone> Connection<A> {
         if let Some(data) = response
             && (Frame::PathResponse { data }).emit(&mut w).is_some()
         {
-            self.path_response = None;
+            self.on_path_response_sent();
             eliciting = true;
         }
         if let Some(data) = challenge
@@ -1603,11 +1598,7 @@ impl<A: Clone> Connection<A> {
             " updates, phase ",
             u8::from(self.key_update.send_phase()),
             "\n",
-            "path: moved ",
-            self.path_moves,
-            " times, gave up ",
-            self.path_failures,
-            if self.path.is_some() { "; validating the new address\n" } else { "\n" },
+            self.path_status(),
             "next timer: ",
             self.next_timer(now).map_or("none", |(t, _)| t.name()),
             "\n",

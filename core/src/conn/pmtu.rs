@@ -55,6 +55,7 @@ impl PathMtu {
     /// Starts at the base size and searches up to `max` from `now`; with `probing` off, uses
     /// `max` as it is.
     pub(crate) fn new(now: Instant, max: usize, probing: bool) -> Self {
+        let probing = probing && cfg!(feature = "path-mtu");
         let start = if probing { max.min(BASE_MTU) } else { max };
         PathMtu {
             current: start,
@@ -75,9 +76,12 @@ impl PathMtu {
         self.current
     }
 
-    /// The size to probe now, if a probe is due.
+    /// The size to probe now, if a probe is due (never without the `path-mtu` feature).
     pub(crate) fn probe_due(&self, now: Instant) -> Option<usize> {
-        if self.in_flight.is_some() || self.next_probe.is_none_or(|t| now < t) {
+        if !cfg!(feature = "path-mtu")
+            || self.in_flight.is_some()
+            || self.next_probe.is_none_or(|t| now < t)
+        {
             return None;
         }
         Some(self.trying)
@@ -85,7 +89,7 @@ impl PathMtu {
 
     /// When the next probe is due (for the connection's timer).
     pub(crate) fn next_probe(&self) -> Option<Instant> {
-        if self.in_flight.is_some() { None } else { self.next_probe }
+        if !cfg!(feature = "path-mtu") || self.in_flight.is_some() { None } else { self.next_probe }
     }
 
     /// A probe of the size [`PathMtu::probe_due`] said went out as packet `pn`.
@@ -156,6 +160,7 @@ impl PathMtu {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "path-mtu")]
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn searches_down_to_what_the_path_carries_and_raises_later() {
@@ -180,9 +185,15 @@ mod tests {
         assert!(p.on_black_hole(now));
         assert_eq!(p.current(), BASE_MTU);
         assert!(p.probe_due(now + RESEARCH_DELAY).is_some());
-        // Probing off: the transport's size, nothing to probe.
-        let fixed = PathMtu::new(now, 1300, false);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn without_probing_the_size_is_fixed() {
+        // Probing off (a transport that sizes its own packets, or no `path-mtu` feature): the
+        // largest size from the start, nothing to probe.
+        let fixed = PathMtu::new(Instant::ZERO, 1300, cfg!(not(feature = "path-mtu")));
         assert_eq!(fixed.current(), 1300);
-        assert!(fixed.probe_due(now).is_none());
+        assert!(fixed.probe_due(Instant::ZERO).is_none());
     }
 }

@@ -112,7 +112,7 @@ impl<A: Clone> Connection<A> {
                     || self.ping_pending
                     || self.close_frame_pending
                     || self.credit_due()
-                    || self.path_response.is_some()
+                    || self.path_response_due().is_some()
                 {
                     f(Timer::Immediate, now);
                 }

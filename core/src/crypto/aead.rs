@@ -376,36 +376,31 @@ impl SessionKeys {
 
     /// Moves the sending key to its next generation. False (nothing changed) for keys that
     /// cannot update.
+    #[cfg(feature = "crypto")]
     pub(crate) fn update_send(&mut self) -> bool {
-        #[cfg(feature = "crypto")]
-        if let Some(secret) = self.send_secret.as_ref() {
-            let (next, key) = super::kx::next_generation(secret, self.cipher());
-            self.send_secret = Some(next);
-            self.send = key;
-            return true;
-        }
-        false
+        let Some(secret) = self.send_secret.as_ref() else { return false };
+        let (next, key) = super::kx::next_generation(secret, self.cipher());
+        self.send_secret = Some(next);
+        self.send = key;
+        true
     }
 
     /// Opens packet `packet_number` with the next generation of the receiving key (the peer
     /// updated its key); on success installs that generation and returns the payload length
     /// and the key it replaced (still needed for late packets of the old generation). `None`
     /// when the packet does not open with it (nothing changes) or the keys cannot update.
+    #[cfg(feature = "crypto")]
     pub(crate) fn open_next_generation(
         &mut self,
         packet_number: u64,
         aad: &[u8],
         buf: &mut [u8],
     ) -> Option<(usize, PacketKey)> {
-        #[cfg(feature = "crypto")]
-        if let Some(secret) = self.recv_secret.as_ref() {
-            let (next_secret, next) = super::kx::next_generation(secret, self.cipher());
-            let n = next.open_in_place(packet_number, aad, buf).ok()?;
-            self.recv_secret = Some(next_secret);
-            return Some((n, core::mem::replace(&mut self.recv, next)));
-        }
-        let _ = (packet_number, aad, buf);
-        None
+        let secret = self.recv_secret.as_ref()?;
+        let (next_secret, next) = super::kx::next_generation(secret, self.cipher());
+        let n = next.open_in_place(packet_number, aad, buf).ok()?;
+        self.recv_secret = Some(next_secret);
+        Some((n, core::mem::replace(&mut self.recv, next)))
     }
 
     /// The cipher both keys use.

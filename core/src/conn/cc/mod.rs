@@ -18,11 +18,13 @@
 //! ([`AckSample`]), every loss ([`LossSample`]), every packet sent.
 
 mod bbr;
+#[cfg(feature = "newreno")]
 mod newreno;
 
 use core::time::Duration;
 
 pub use self::bbr::Bbr;
+#[cfg(feature = "newreno")]
 pub use self::newreno::NewReno;
 pub use super::ack::RateSample;
 use crate::prelude::*;
@@ -64,9 +66,9 @@ pub struct LossSample {
 /// at [`pacing_rate`](Self::pacing_rate) clamped to `[SendRateMin, SendRateMax]` and sends only
 /// while its bytes in flight stay below [`window`](Self::window); with `SendRateMin ==
 /// SendRateMax` neither applies (the fixed rate of the reference). The config value
-/// `CongestionControl` chooses the implementation per connection: 0 [`Bbr`], 1 [`NewReno`],
-/// 2 [`FixedRate`].
-pub trait CongestionController: core::fmt::Debug + Send {
+/// `CongestionControl` chooses the implementation per connection: 0 `Bbr`, 1 `NewReno`
+/// (feature `newreno`; without it, `Bbr`), 2 [`FixedRate`].
+pub trait CongestionController: Send {
     /// A packet of `bytes` went out; `in_flight` includes it.
     fn on_sent(&mut self, now: Instant, bytes: u64, in_flight: u64);
     /// An ack acknowledged packets.
@@ -81,6 +83,14 @@ pub trait CongestionController: core::fmt::Debug + Send {
     fn bandwidth_estimate(&self) -> u64;
     /// Its name and state, for the detailed status.
     fn describe(&self) -> String;
+}
+
+/// By name only: a `Debug` supertrait would put every controller's `Debug` code (and
+/// `core::fmt` with it) in the vtable, and so in the browser's .wasm.
+impl core::fmt::Debug for dyn CongestionController {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("CongestionController")
+    }
 }
 
 /// No congestion control: always asks for the maximum, so `SendRateMax` decides, and no
@@ -109,6 +119,7 @@ impl CongestionController for FixedRate {
 /// The controller the config value `CongestionControl` chooses, for packets of `mtu` bytes.
 pub(crate) fn from_config(choice: u8, now: Instant, mtu: usize) -> Box<dyn CongestionController> {
     match choice {
+        #[cfg(feature = "newreno")]
         1 => Box::new(NewReno::new(mtu)),
         2 => Box::new(FixedRate),
         _ => Box::new(Bbr::new(now, mtu)),
