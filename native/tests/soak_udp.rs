@@ -10,9 +10,8 @@ mod stress_driver;
 
 use std::time::{Duration, Instant};
 
-use common::connect;
-use lanewire::{Config, ConfigKey, ConnectionState, Sockets};
-use stress_driver::{BUFFER, Rng, Stress};
+use lanewire::{Config, ConfigKey, ConnectionState};
+use stress_driver::{BUFFER, Stress};
 
 /// One impaired link of the matrix (both directions alike).
 struct Link {
@@ -40,18 +39,8 @@ fn minutes() -> f64 {
 
 fn soak(name: &str, link: Link, seed: u64) {
     let started = Instant::now();
-    let server = Sockets::with_config(global(&link)).unwrap();
-    let l = server.listen_ip("127.0.0.1:0".parse().unwrap(), Config::new()).unwrap();
-    let addr = server.listen_socket_address(l).unwrap();
-    let client = Sockets::with_config(global(&link)).unwrap();
-    let (c, s) = connect(&server, &client, addr, Config::new());
-    server.events().for_each(drop);
-    client.events().for_each(drop);
-    let mut st = Stress {
-        ends: [(client.clone(), c), (server.clone(), s)],
-        sides: Default::default(),
-        rng: Rng::seeded(seed),
-    };
+    let mut st = Stress::over_loopback(global(&link), seed);
+    let [(client, c), (server, s)] = st.ends.clone();
     let run_for = Duration::from_secs_f64(60.0 * minutes());
     let mut phases = 0;
     // At least one phase, however short the soak was asked to be.

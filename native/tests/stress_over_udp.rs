@@ -10,25 +10,13 @@ mod stress_driver;
 
 use std::time::{Duration, Instant};
 
-use common::connect;
-use lanewire::{Config, Sockets};
-use stress_driver::{Rng, Stress, impaired_global};
+use stress_driver::{Stress, impaired_global};
 
 #[test]
 fn loss_10_lag_50_reorder_2_over_udp() {
     let started = Instant::now();
-    let server = Sockets::with_config(impaired_global(10.0, 50)).unwrap();
-    let l = server.listen_ip("127.0.0.1:0".parse().unwrap(), Config::new()).unwrap();
-    let addr = server.listen_socket_address(l).unwrap();
-    let client = Sockets::with_config(impaired_global(10.0, 50)).unwrap();
-    let (c, s) = connect(&server, &client, addr, Config::new());
-    server.events().for_each(drop);
-    client.events().for_each(drop);
-    let mut st = Stress {
-        ends: [(client.clone(), c), (server.clone(), s)],
-        sides: Default::default(),
-        rng: Rng::seeded(0x5eed_1234_abcd_0001),
-    };
+    let mut st = Stress::over_loopback(impaired_global(10.0, 50), 0x5eed_1234_abcd_0001);
+    let (client, c) = st.ends[0].clone();
     for _ in 0..2 {
         st.phase(Duration::from_secs(2), Duration::from_secs(60));
     }

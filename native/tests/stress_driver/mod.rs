@@ -153,6 +153,25 @@ impl Stress {
     }
 }
 
+impl Stress {
+    /// A server and a client `Sockets` on 127.0.0.1, both with `global`, connected, their
+    /// connect events consumed, and the stress state between them (client first).
+    pub fn over_loopback(global: Config, seed: u64) -> Stress {
+        let server = Sockets::with_config(global.clone()).unwrap();
+        let l = server.listen_ip("127.0.0.1:0".parse().unwrap(), Config::new()).unwrap();
+        let addr = server.listen_socket_address(l).unwrap();
+        let client = Sockets::with_config(global).unwrap();
+        let (c, s) = crate::common::connect(&server, &client, addr, Config::new());
+        server.events().for_each(drop);
+        client.events().for_each(drop);
+        Stress {
+            ends: [(client, c), (server, s)],
+            sides: Default::default(),
+            rng: Rng::seeded(seed),
+        }
+    }
+}
+
 /// Global config of both ends: a fixed 1 MB/s rate, large buffers, and the conditioner adding
 /// `loss_pct` % loss, `lag_ms` of lag and 2 % reordering by `lag_ms` in each direction.
 pub fn impaired_global(loss_pct: f32, lag_ms: i32) -> Config {
